@@ -1,0 +1,89 @@
+"""Datasets (real and synthetic), seeded splits, patchify/unpatchify.
+
+:func:`load_dataset` is the one entry point: ``digits`` (bundled, default), ``cifar10``,
+``cifar100``, ``stl10``, ``imagefolder``, or ``auto`` (detect from ``data_dir``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sslab.data.cifar import load_cifar10, load_cifar100
+from sslab.data.dataset import ImageDataset, Splits, resize_images, stratified_split
+from sslab.data.digits import digits_splits, load_digits
+from sslab.data.imagefolder import load_image_folder
+from sslab.data.patches import check_patch_grid, patch_index_map, patchify, unpatchify
+from sslab.data.stl10 import load_stl10
+from sslab.errors import DataError
+
+DATASETS = ("digits", "cifar10", "cifar100", "stl10", "imagefolder", "auto")
+
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "Splits",
+    "check_patch_grid",
+    "detect_dataset",
+    "digits_splits",
+    "load_dataset",
+    "load_digits",
+    "patch_index_map",
+    "patchify",
+    "resize_images",
+    "stratified_split",
+    "unpatchify",
+]
+
+
+def detect_dataset(data_dir: Path) -> str:
+    """Guess the dataset kind from the files under ``data_dir``."""
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise DataError(f"--data-dir {data_dir} does not exist")
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a directory")
+    probes = {
+        "cifar10": ("cifar-10-batches-py/data_batch_1", "data_batch_1"),
+        "cifar100": ("cifar-100-python/train", "__none__"),
+        "stl10": ("stl10_binary/train_X.bin", "train_X.bin"),
+    }
+    for name, (nested, flat) in probes.items():
+        if (data_dir / nested).exists() or (data_dir / flat).exists():
+            return name
+    if (data_dir / "train").is_file() and (data_dir / "test").is_file():
+        return "cifar100"
+    return "imagefolder"
+
+
+def load_dataset(
+    name: str = "digits",
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    split_seed: int = 0,
+) -> Splits:
+    """Load fixed train/val/test splits of a dataset, optionally resized to ``image_size``."""
+    if name == "auto":
+        if data_dir is None:
+            name = "digits"
+        else:
+            name = detect_dataset(Path(data_dir))
+    if name == "digits":
+        return digits_splits(image_size, split_seed)
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if data_dir is None:
+        raise DataError(f"dataset {name!r} is not bundled: pass --data-dir pointing at its files")
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} does not exist or is not a directory")
+    if name == "cifar10":
+        splits = load_cifar10(data_dir, split_seed=split_seed)
+    elif name == "cifar100":
+        splits = load_cifar100(data_dir, split_seed=split_seed)
+    elif name == "stl10":
+        return load_stl10(data_dir, image_size=image_size, split_seed=split_seed)
+    else:
+        return load_image_folder(data_dir, image_size=image_size or 32, split_seed=split_seed)
+    if image_size is not None:
+        splits = splits.map(lambda d: d.resized(image_size))
+    return splits

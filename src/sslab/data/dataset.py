@@ -1,0 +1,108 @@
+"""In-memory image datasets and seeded splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sslab.errors import DataError
+
+
+@dataclass
+class ImageDataset:
+    """Images (N, C, H, W) float32 in [0, 1], integer labels (N,), class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str = "dataset"
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise DataError(f"{self.name}: images must be (N, C, H, W), got {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise DataError(
+                f"{self.name}: {self.images.shape[0]} images but labels of shape {tuple(self.labels.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index: torch.Tensor | np.ndarray) -> ImageDataset:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageDataset(self.images[index], self.labels[index], self.classes, self.name)
+
+    def flat(self) -> torch.Tensor:
+        """(N, C·H·W) float64 view for the linear theory."""
+        return self.images.reshape(len(self), -1).double()
+
+    def resized(self, size: int | None) -> ImageDataset:
+        if size is None or size == self.images.shape[-1] == self.images.shape[-2]:
+            return self
+        return ImageDataset(resize_images(self.images, size), self.labels, self.classes, self.name)
+
+    def keep_classes(self, num_classes: int) -> ImageDataset:
+        """The first ``num_classes`` classes, labels unchanged (they are already 0..C−1)."""
+        if not 1 <= num_classes <= self.num_classes:
+            raise DataError(f"{self.name} has {self.num_classes} classes, asked for {num_classes}")
+        mask = self.labels < num_classes
+        return ImageDataset(
+            self.images[mask], self.labels[mask], self.classes[:num_classes], self.name
+        )
+
+
+@dataclass
+class Splits:
+    """Fixed train / validation / test splits of one dataset."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+    info: dict[str, object] = field(default_factory=dict)
+
+    def map(self, fn) -> Splits:  # noqa: ANN001 - callable ImageDataset -> ImageDataset
+        return Splits(fn(self.train), fn(self.val), fn(self.test), dict(self.info))
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (N, C, H, W) to size×size: bilinear when upsampling, area when downsampling."""
+    h = images.shape[-1]
+    mode = "bilinear" if size > h else "area"
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    out = F.interpolate(images.float(), size=(size, size), mode=mode, **kwargs)
+    return out.clamp_(0.0, 1.0)
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, ...], seed: int
+) -> list[np.ndarray]:
+    """Split indices class by class into parts with the given fractions (last gets the rest)."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        start = 0
+        for i, frac in enumerate(fractions):
+            stop = len(idx) if i == len(fractions) - 1 else start + round(frac * len(idx))
+            parts[i].extend(idx[start:stop].tolist())
+            start = stop
+    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def carve_validation(train: ImageDataset, test: ImageDataset, val_fraction: float, seed: int) -> Splits:
+    """Split a given train set into train/val (stratified, seeded); the test set is kept."""
+    tr, va = stratified_split(train.labels.numpy(), (1 - val_fraction, val_fraction), seed)
+    return Splits(train.subset(tr), train.subset(va), test)

@@ -1,0 +1,19 @@
+"""One module per paper claim; importing a module registers its experiments."""
+
+from __future__ import annotations
+
+import importlib
+
+from sslab.experiments.base import REGISTRY, Claim, Experiment, Result, RunContext, register
+
+MODULES = (
+    "alignment",
+)
+
+__all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]
+
+
+def load_all() -> dict[str, Experiment]:
+    for mod in MODULES:
+        importlib.import_module(f"sslab.experiments.{mod}")
+    return REGISTRY
