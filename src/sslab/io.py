@@ -10,7 +10,7 @@ import errno
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _output_error(base, exc) from None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     for n in range(1000):
         candidate = base / (stamp if n == 0 else f"{stamp}-{n}")
         try:

@@ -54,7 +54,7 @@ def read_pickle_batch(path: Path, layout: str) -> dict[bytes, Any]:
     try:
         with path.open("rb") as fh:
             obj = _SafeUnpickler(fh, encoding="bytes").load()
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
+    except Exception as exc:
         raise DataError(
             f"{path} is truncated or corrupt ({type(exc).__name__}); re-extract the archive, "
             f"expected layout {layout}"

@@ -72,7 +72,7 @@ class Splits:
     test: ImageDataset
     info: dict[str, object] = field(default_factory=dict)
 
-    def map(self, fn) -> Splits:  # noqa: ANN001 - callable ImageDataset -> ImageDataset
+    def map(self, fn) -> Splits:
         return Splits(fn(self.train), fn(self.val), fn(self.test), dict(self.info))
 
 

@@ -64,7 +64,7 @@ def unpatchify(
 def patch_index_map(image_shape: tuple[int, int, int], patch: int | tuple[int, int]) -> torch.Tensor:
     """For each flattened pixel of a (C, H, W) image (C-major order), the index of its patch."""
     c, h, w = image_shape
-    gh, gw = check_patch_grid(h, w, patch)
+    _, gw = check_patch_grid(h, w, patch)
     p, q = _pair(patch)
     rows = torch.arange(h) // p
     cols = torch.arange(w) // q

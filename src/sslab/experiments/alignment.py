@@ -16,7 +16,13 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.data.synthetic import banded_classes
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import fmt_list, is_monotone, linear_matrices, new_axes, strictly_decreasing
+from sslab.experiments.common import (
+    fmt_list,
+    is_monotone,
+    linear_matrices,
+    new_axes,
+    strictly_decreasing,
+)
 from sslab.progress import track
 from sslab.theory.alignment import alignment_curve
 
@@ -43,7 +49,7 @@ def run(cfg: AlignmentConfig, ctx: RunContext) -> Result:
     curves: dict[str, dict[str, list[float]]] = {}
     groups: dict[str, list[str]] = {"classes": [], "resolution": [], "synthetic": [], "extra": []}
 
-    def add(label: str, group: str, ds) -> None:  # noqa: ANN001 - ImageDataset
+    def add(label: str, group: str, ds) -> None:
         X, Y = linear_matrices(ds)
         curves[label] = {
             norm: alignment_curve(X, Y, cfg.k_max, norm).tolist() for norm in ("thin", "full")

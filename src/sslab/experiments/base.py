@@ -12,11 +12,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from sslab.config import ExperimentConfig  # noqa: E402
-from sslab.io import atomic_write_bytes  # noqa: E402
+from sslab.config import ExperimentConfig
+from sslab.io import atomic_write_bytes
 
 
 @dataclass

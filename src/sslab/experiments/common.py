@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import torch
@@ -19,11 +20,11 @@ def linear_matrices(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def is_monotone(values: Sequence[float], tol: float = 1e-9) -> bool:
-    return all(b >= a - tol for a, b in zip(values, values[1:], strict=False))
+    return all(b >= a - tol for a, b in pairwise(values))
 
 
 def strictly_decreasing(values: Sequence[float]) -> bool:
-    return all(b < a for a, b in zip(values, values[1:], strict=False))
+    return all(b < a for a, b in pairwise(values))
 
 
 def fmt_list(values: Sequence[float], digits: int = 3) -> str:

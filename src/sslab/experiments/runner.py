@@ -96,7 +96,7 @@ def run_experiment(
         )
         for c in result.claims:
             logger.info("claim %s: %s (%s)", "HELD" if c.held else "NOT HELD", c.name, c.evidence)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - recorded, then re-raised or reported
+    except (Exception, KeyboardInterrupt) as exc:
         error = exc
         one_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         record.update(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,18 @@ def _img(run_dir: Path, name: str) -> str:
         data = base64.b64encode(path.read_bytes()).decode()
     except OSError:
         return f"<p class='failed'>figure {html.escape(name)} missing</p>"
-    return f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"><figcaption class="meta">{html.escape(name)}</figcaption></figure>'
+    alt = html.escape(name)
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+        f'<figcaption class="meta">{alt}</figcaption></figure>'
+    )
 
 
 def render(entries: list[tuple[Path, dict[str, Any]]], title: str = "sslab report") -> str:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>sslab {__version__} · built {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} · "
+        f"<p class='meta'>sslab {__version__} · built {datetime.now(UTC):%Y-%m-%d %H:%M UTC} · "
         f"{len(entries)} experiments. Each row is one claim of a paper checked on the data named in "
         "its section; 'not held' means it did not hold at this scale with these settings.</p>",
         "<h2>Summary</h2><table><tr><th>experiment</th><th>claim</th><th>status</th><th>key number</th>"

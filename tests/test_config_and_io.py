@@ -1,0 +1,81 @@
+import os
+import stat
+import threading
+
+import pytest
+from pydantic import Field
+
+from sslab.config import ExperimentConfig, build_config, parse_assignments
+from sslab.errors import ConfigError, OutputError
+from sslab.io import atomic_write_json, atomic_write_text, new_run_dir
+
+
+class Cfg(ExperimentConfig):
+    mask_ratio: float = Field(0.75, ge=0.0, lt=1.0)
+    k: int = Field(4, ge=1, le=64)
+    names: list[str] = Field(default_factory=lambda: ["a"])
+
+
+def test_parse_assignments_types():
+    got = parse_assignments(["mask_ratio=0.5", "k=3", "names=a,b", "flag=true", "x=[1, 2]", "s=hello"])
+    assert got == {"mask_ratio": 0.5, "k": 3, "names": ["a", "b"], "flag": True, "x": [1, 2], "s": "hello"}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_assignments(["oops"])
+
+
+def test_bad_value_names_key_value_and_range():
+    with pytest.raises(ConfigError) as exc:
+        build_config(Cfg, {"mask_ratio": 1.5}, experiment="demo")
+    msg = str(exc.value)
+    assert "mask_ratio=1.5" in msg and "< 1.0" in msg and "demo" in msg and "\n" not in msg
+
+
+def test_unknown_key_lists_allowed_keys():
+    with pytest.raises(ConfigError, match=r"unknown config key maskratio.*allowed keys: k, mask_ratio, names"):
+        build_config(Cfg, {"maskratio": 0.5})
+
+
+def test_layers_override_in_order():
+    cfg = build_config(Cfg, {"k": 8}, {"k": 16})
+    assert cfg.k == 16 and cfg.mask_ratio == 0.75
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    p = tmp_path / "a" / "r.json"
+    atomic_write_json(p, {"x": 1})
+    atomic_write_json(p, {"x": 2})
+    assert p.read_text().strip().endswith("}") and '"x": 2' in p.read_text()
+    assert [f.name for f in p.parent.iterdir()] == ["r.json"], "temp files left behind"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory_is_a_clear_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_text(ro / "f.txt", "x")
+
+
+def test_output_under_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("I am a file")
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_text(blocker / "f.txt", "x")
+    with pytest.raises(OutputError):
+        new_run_dir(blocker, "exp")
+
+
+def test_concurrent_run_dirs_are_distinct(tmp_path):
+    dirs: list = []
+
+    def make() -> None:
+        for _ in range(20):
+            dirs.append(new_run_dir(tmp_path, "exp"))
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(dirs) == 80 and len(set(dirs)) == 80
