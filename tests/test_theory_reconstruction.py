@@ -136,3 +136,22 @@ def test_wide_data_uses_sample_gram_and_agrees():
     assert svd.rank == 11  # centring removes one dimension
     sol = solve_joint(X, Y, 0.5, 3)
     assert abs(float(joint_loss(X, Y, sol.V, sol.W, sol.Z, 0.5)) - sol.loss) <= 1e-8 * sol.loss
+
+
+def test_iterative_generalized_solver_matches_dense():
+    from sslab.theory.linalg import generalized_top_eig
+
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(120, 400, generator=g, dtype=F64) * torch.logspace(0, -1, 120, dtype=F64)[:, None]
+    sigma = X @ X.T
+    view = PatchMask((1, 10, 12), 0.4, (2, 3))
+    G = view.apply_to_gram(sigma)
+    mu_d, V_d = generalized_top_eig(0.6 * sigma, G, 8, dense_below=10_000)
+    mu_i, V_i = generalized_top_eig(0.6 * sigma, G, 8, dense_below=50)
+    assert torch.allclose(mu_i, mu_d, rtol=1e-9)
+    assert torch.allclose(V_i.T @ G @ V_i, torch.eye(8, dtype=F64), atol=1e-9)
+    proj = lambda V: V @ torch.linalg.pinv(V)  # noqa: E731
+    assert (proj(V_i) - proj(V_d)).norm() < 1e-5
+    # warm start from a nearby problem reaches the same answer
+    _, V_w = generalized_top_eig(0.6 * sigma, G, 8, dense_below=50, start=V_d + 1e-3)
+    assert (proj(V_w) - proj(V_d)).norm() < 1e-5

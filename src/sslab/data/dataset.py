@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,8 +73,21 @@ class Splits:
     test: ImageDataset
     info: dict[str, object] = field(default_factory=dict)
 
-    def map(self, fn) -> Splits:
+    def map(self, fn: Callable[[ImageDataset], ImageDataset]) -> Splits:
         return Splits(fn(self.train), fn(self.val), fn(self.test), dict(self.info))
+
+    def standardized(self) -> Splits:
+        """Per-channel (x − mean) / std with the train split's statistics (info keeps them)."""
+        dims = (0, 2, 3)
+        mean = self.train.images.mean(dim=dims, keepdim=True)
+        std = self.train.images.std(dim=dims, keepdim=True).clamp_min(1e-8)
+
+        def norm(d: ImageDataset) -> ImageDataset:
+            return ImageDataset((d.images - mean) / std, d.labels, d.classes, d.name)
+
+        out = self.map(norm)
+        out.info.update(pixel_mean=mean.flatten().tolist(), pixel_std=std.flatten().tolist())
+        return out
 
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -8,6 +8,11 @@ from sslab.experiments.base import REGISTRY, Claim, Experiment, Result, RunConte
 
 MODULES = (
     "alignment",
+    "masking_alignment",
+    "noise_invariance",
+    "linear_limits",
+    "spectral_dynamics",
+    "umae_vs_mae",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]

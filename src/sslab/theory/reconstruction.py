@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sslab.theory.linalg import as_f64, check_width, sym_eig, thin_svd
+from sslab.theory.linalg import as_f64, check_width, generalized_top_eig, sym_eig, thin_svd
 
 
 @dataclass
@@ -72,16 +72,12 @@ def solve_joint(X: torch.Tensor, Y: torch.Tensor, lam: float, k: int, rtol: floa
 
 def solve_denoising_gram(
     sxt: torch.Tensor, G: torch.Tensor, k: int, rtol: float = 1e-10
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Thm 3 from sufficient statistics: T = S Xᵀ (D×D) and G. Returns (V, Z, eig(H))."""
-    dG, PG = sym_eig(G, rtol)
-    check_width(k, int(dG.numel()), "view second moment G")
-    M = (PG.T @ as_f64(sxt)) / dG.sqrt()[:, None]  # r×D, H = M Mᵀ
-    evals, PH = sym_eig(M @ M.T, rtol=None)
-    PK = PH[:, :k]
-    V = (PG / dG.sqrt()) @ PK
-    Z = PK.T @ M
-    return V, Z, evals
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Thm 3 from sufficient statistics T = S Xᵀ (D×D) and G. Returns (V, eig(H)[:k]).
+
+    The optimal decoder is Z = Vᵀ S Xᵀ because V*ᵀ G V* = I.
+    """
+    return generalized_top_eig(as_f64(sxt), as_f64(G), k, rtol)[::-1]
 
 
 def solve_denoising(
@@ -89,9 +85,10 @@ def solve_denoising(
 ) -> LinearSolution:
     """Thm 3 closed form: the best width-k linear denoising autoencoder for the view (S, G)."""
     X, S = as_f64(X), as_f64(S)
-    V, Z, evals = solve_denoising_gram(S @ X.T, G, k, rtol)
-    loss = X.pow(2).sum() - evals[:k].sum()
-    return LinearSolution(V, None, Z, float(loss), evals)
+    sxt = S @ X.T
+    V, evals = solve_denoising_gram(sxt, G, k, rtol)
+    loss = X.pow(2).sum() - evals.sum()
+    return LinearSolution(V, None, V.T @ sxt, float(loss), evals)
 
 
 def ols_map(X: torch.Tensor, Y: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Frozen-feature evaluation: linear probes, kNN, t-SNE, fine-tuning."""

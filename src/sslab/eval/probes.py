@@ -1,0 +1,67 @@
+"""Linear read-outs of frozen features.
+
+* :func:`least_squares_accuracy` — the linear-theory read-out: W, b = argmin ‖Wᵀf + b − y‖²
+  on one-hot targets, prediction argmax. Invariant to any invertible linear map of the
+  features, which is what makes Thm 3's corollary testable on accuracy.
+* :func:`logistic_probe` — the deep-pipeline protocol: standardise with train statistics,
+  pick the L2 strength on the validation split (never the test split), refit on train,
+  report test accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+
+def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def least_squares_accuracy(
+    f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor
+) -> float:
+    """Accuracy of the least-squares linear classifier (with bias) fitted on train."""
+    ftr, fte = _np(f_train).astype(np.float64), _np(f_test).astype(np.float64)
+    ytr, yte = _np(y_train).astype(int), _np(y_test).astype(int)
+    c = int(max(ytr.max(), yte.max()) + 1)
+    A = np.hstack([ftr, np.ones((len(ftr), 1))])
+    W, *_ = np.linalg.lstsq(A, np.eye(c)[ytr], rcond=None)
+    pred = (np.hstack([fte, np.ones((len(fte), 1))]) @ W).argmax(1)
+    return float((pred == yte).mean())
+
+
+@dataclass
+class ProbeResult:
+    test_acc: float
+    val_acc: float
+    c: float
+
+
+def logistic_probe(
+    f_train: torch.Tensor,
+    y_train: torch.Tensor,
+    f_val: torch.Tensor,
+    y_val: torch.Tensor,
+    f_test: torch.Tensor,
+    y_test: torch.Tensor,
+    cs: Sequence[float] = (0.01, 0.1, 1.0),
+    max_iter: int = 500,
+) -> ProbeResult:
+    """Multinomial logistic regression; inverse regularisation C chosen on the val split."""
+    scaler = StandardScaler().fit(_np(f_train))
+    ftr, fva, fte = (scaler.transform(_np(f)) for f in (f_train, f_val, f_test))
+    ytr, yva, yte = (_np(y).astype(int) for y in (y_train, y_val, y_test))
+    best = (-1.0, cs[0])
+    for c in cs:
+        clf = LogisticRegression(C=c, max_iter=max_iter).fit(ftr, ytr)
+        acc = float(clf.score(fva, yva))
+        if acc > best[0]:
+            best = (acc, c)
+    clf = LogisticRegression(C=best[1], max_iter=max_iter).fit(ftr, ytr)
+    return ProbeResult(float(clf.score(fte, yte)), best[0], best[1])

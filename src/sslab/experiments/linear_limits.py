@@ -1,0 +1,93 @@
+"""`linear-limits`: the λ → 0 and λ → ∞ limits of Thm 1 (Balestriero & LeCun, Cor. of Thm 1).
+
+Sweeping λ over 1e-6 … 1e6 on digits: the supervised map W*ᵀV*ᵀ approaches the OLS map
+Y Xᵀ Σ⁺ as λ → 0 (needs K ≥ rank of the OLS map, C − 1 after centring) and the
+reconstruction map Z*ᵀV*ᵀ approaches the top-K PCA projector as λ → ∞. Also shown: the
+test accuracy of the least-squares read-out and the reconstruction error along the path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from sslab.config import ExperimentConfig
+from sslab.data import load_dataset
+from sslab.eval.probes import least_squares_accuracy
+from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.common import linear_matrices, new_axes
+from sslab.theory.reconstruction import ols_map, pca_projector, solve_joint
+
+
+class LinearLimitsConfig(ExperimentConfig):
+    k: int = Field(16, ge=9, le=61, description="encoder width (>= C-1 = 9 for the OLS limit)")
+    log10_lambda_min: float = Field(-6.0, ge=-12, le=0)
+    log10_lambda_max: float = Field(6.0, ge=0, le=12)
+    points: int = Field(25, ge=3, le=500)
+    tolerance: float = Field(1e-3, gt=0, lt=1, description="relative distance counted as 'reached'")
+
+
+@register(
+    "linear-limits",
+    paper="Balestriero & LeCun 2024 (seed 002, Thm 1)",
+    claim="λ→0 recovers the OLS map, λ→∞ the PCA projector",
+    config=LinearLimitsConfig,
+    quick={"points": 13},
+    quick_time="~3 s",
+    full_time="~5 s",
+)
+def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:
+    splits = load_dataset("digits")
+    X, Y = linear_matrices(splits.train)
+    mean = splits.train.flat().T.mean(1, keepdim=True)
+    X_test = splits.test.flat().T - mean
+    ols, proj = ols_map(X, Y), pca_projector(X, cfg.k)
+    lams = np.logspace(cfg.log10_lambda_min, cfg.log10_lambda_max, cfg.points).tolist()
+    d_ols, d_pca, acc, rec = [], [], [], []
+    for lam in lams:
+        sol = solve_joint(X, Y, lam, cfg.k)
+        d_ols.append(float((sol.W.T @ sol.V.T - ols).norm() / ols.norm()))
+        d_pca.append(float((sol.Z.T @ sol.V.T - proj).norm() / proj.norm()))
+        acc.append(
+            least_squares_accuracy((sol.V.T @ X).T, splits.train.labels, (sol.V.T @ X_test).T, splits.test.labels)
+        )
+        rec.append(float((sol.Z.T @ (sol.V.T @ X) - X).pow(2).sum() / X.pow(2).sum()))
+    fig, (ax1, ax2) = new_axes(2)
+    ax1.loglog(lams, d_ols, "o-", label="‖WᵀVᵀ − OLS‖ / ‖OLS‖")
+    ax1.loglog(lams, d_pca, "s-", label="‖ZᵀVᵀ − P_K‖ / ‖P_K‖")
+    ax1.axhline(cfg.tolerance, color="gray", ls=":")
+    ax1.set_xlabel("λ (weight of reconstruction)")
+    ax1.set_title(f"digits, K={cfg.k}: distance to the limits")
+    ax1.legend(fontsize=8)
+    ax1.grid(alpha=0.3)
+    ax2.semilogx(lams, acc, "o-", label="test accuracy (least squares)")
+    ax2.semilogx(lams, rec, "s-", label="relative reconstruction error")
+    ax2.set_xlabel("λ")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    ctx.save_figure(fig, "linear_limits")
+    return Result(
+        numbers={
+            "lambdas": lams,
+            "rel_dist_ols": d_ols,
+            "rel_dist_pca": d_pca,
+            "test_accuracy": acc,
+            "recon_error": rec,
+            "ols_dist_at_min_lambda": d_ols[0],
+            "pca_dist_at_max_lambda": d_pca[-1],
+        },
+        claims=[
+            Claim("λ → 0 gives the OLS map", d_ols[0] < cfg.tolerance, f"relative distance {d_ols[0]:.2e} at λ={lams[0]:g}"),
+            Claim(
+                "λ → ∞ gives the PCA projector",
+                d_pca[-1] < cfg.tolerance,
+                f"relative distance {d_pca[-1]:.2e} at λ={lams[-1]:g}",
+            ),
+            Claim(
+                "test accuracy falls from the OLS end to the PCA end",
+                acc[-1] < acc[0],
+                f"accuracy {acc[0]:.4f} at λ={lams[0]:g} vs {acc[-1]:.4f} at λ={lams[-1]:g}",
+            ),
+        ],
+        headline="pca_dist_at_max_lambda",
+    )

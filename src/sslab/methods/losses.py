@@ -1,0 +1,72 @@
+"""Loss functions as pure functions of tensors (no modules, no state).
+
+* :func:`masked_patch_mse` — MAE (He et al. 2022): mean over masked patches of the per-patch
+  mean squared error; with ``norm_pix`` the target patch is standardised first.
+* :func:`mean_pairwise_sq_distance` — U-MAE's uniformity term (Zhang et al. 2022, eq. 9):
+  E_{i≠j} ‖f_i − f_j‖² over L2-normalised features; U-MAE *subtracts* λ times it.
+  For unit vectors ‖a − b‖² = 2 − 2 aᵀb, so it equals 2 − 2·mean off-diagonal cosine.
+* :func:`gram_squared_mean` — the variant in the U-MAE authors' public code:
+  mean_{ij} (f̂_iᵀ f̂_j)², *added* with weight λ (a decorrelation surrogate).
+* :func:`nt_xent` — SimCLR's normalised-temperature cross-entropy (Chen et al. 2020):
+  for 2B embeddings, ℓ_i = −log exp(s_{i,p(i)}/τ) / Σ_{j≠i} exp(s_{ij}/τ), mean over i.
+* :func:`latent_mse` — latent prediction (I-JEPA, Assran et al. 2023): mean squared error
+  between predicted and (layer-normed, stop-gradient) target embeddings.
+* :func:`effective_rank` — exp of the entropy of the normalised singular values (Roy &
+  Vetterli 2007); a collapse diagnostic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_patch_mse(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, norm_pix: bool = False, eps: float = 1e-6
+) -> torch.Tensor:
+    """pred, target (B, L, P); mask (B, L) with 1 = masked (the patches scored)."""
+    if norm_pix:
+        mean = target.mean(dim=-1, keepdim=True)
+        var = target.var(dim=-1, keepdim=True, unbiased=False)
+        target = (target - mean) / (var + eps).sqrt()
+    per_patch = (pred - target).pow(2).mean(dim=-1)
+    return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def mean_pairwise_sq_distance(z: torch.Tensor) -> torch.Tensor:
+    """E_{i≠j} ‖ẑ_i − ẑ_j‖² of L2-normalised rows of z (B, d), B ≥ 2. In [0, 4]."""
+    b = z.shape[0]
+    if b < 2:
+        raise ValueError("the uniformity term needs a batch of at least 2")
+    zn = F.normalize(z, dim=-1)
+    total = zn.sum(dim=0)
+    off_diag_cos = (total @ total - b) / (b * (b - 1))  # Σ_{i≠j} ẑ_iᵀẑ_j / (B(B−1))
+    return 2.0 - 2.0 * off_diag_cos
+
+
+def gram_squared_mean(z: torch.Tensor) -> torch.Tensor:
+    """mean_{i,j} (ẑ_iᵀ ẑ_j)² over all B² pairs of L2-normalised rows of z (B, d)."""
+    zn = F.normalize(z, dim=-1)
+    return (zn @ zn.T).pow(2).mean()
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR loss for positive pairs (z1[i], z2[i]), i = 1..B; all other 2B − 2 are negatives."""
+    if z1.shape != z2.shape:
+        raise ValueError(f"views must have equal shapes, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    b = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=-1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target.detach()).pow(2).mean()
+
+
+def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    s = torch.linalg.svdvals(z.float() - z.float().mean(dim=0, keepdim=True))
+    p = s / s.sum().clamp_min(eps)
+    return torch.exp(-(p * (p + eps).log()).sum())

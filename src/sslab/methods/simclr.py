@@ -1,0 +1,33 @@
+"""SimCLR (Chen et al. 2020): views = two random augmentations of each image; parts = ViT
+encoder + MLP projector; loss = NT-Xent over the batch (all other views are negatives)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sslab.methods.augment import Augment
+from sslab.methods.losses import mean_pairwise_sq_distance, nt_xent
+from sslab.models.vit import ViTConfig, ViTEncoder
+
+
+class SimCLR(nn.Module):
+    def __init__(
+        self, vit: ViTConfig, proj_dim: int = 64, temperature: float = 0.2, augment: Augment | None = None
+    ) -> None:
+        super().__init__()
+        self.vit = vit
+        self.temperature = temperature
+        self.augment = augment or Augment()
+        self.encoder = ViTEncoder(vit)
+        self.projector = nn.Sequential(
+            nn.Linear(vit.dim, vit.dim), nn.BatchNorm1d(vit.dim), nn.ReLU(), nn.Linear(vit.dim, proj_dim)
+        )
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        v1, v2 = self.augment(x, generator), self.augment(x, generator)
+        h = self.encoder.features(torch.cat([v1, v2]))
+        z = self.projector(h)
+        b = x.shape[0]
+        loss = nt_xent(z[:b], z[b:], self.temperature)
+        return {"loss": loss, "nt_xent": loss, "embedding": h[:b], "uniformity": mean_pairwise_sq_distance(h[:b])}

@@ -1,0 +1,29 @@
+"""Every registered experiment runs in quick mode (with the smallest sensible settings) and
+writes a complete result: claims with evidence, figures on disk, finite headline number."""
+
+import json
+import math
+
+import pytest
+
+from sslab.experiments import load_all
+from sslab.experiments.runner import run_experiment
+
+# extra shrinking for the test suite only (the quick mode itself is what `make demo` runs)
+TINY = {
+    "noise-invariance": {"epochs": 5, "trained_sigmas": [0.0, 1.0]},
+    "spectral-dynamics": {"steps": 1500},
+}
+
+
+@pytest.mark.parametrize("name", sorted(load_all()))
+def test_experiment_quick_run_is_complete(name, tmp_path):
+    run_dir, rec = run_experiment(name, quick=True, seed=0, overrides=TINY.get(name, {}), out_root=tmp_path)
+    assert rec["status"] == "ok", rec.get("error")
+    on_disk = json.loads((run_dir / "result.json").read_text())
+    assert on_disk["claims"] and all(c["evidence"] for c in on_disk["claims"])
+    for fig in on_disk["figures"]:
+        assert (run_dir / fig).stat().st_size > 2000
+    key = on_disk["headline"]
+    assert key in on_disk["numbers"]
+    assert isinstance(on_disk["numbers"][key], (int, float)) and math.isfinite(on_disk["numbers"][key])
