@@ -41,7 +41,8 @@ def finetune(
         order = torch.randperm(n, generator=g)
         for i in range(0, n - batch_size + 1, batch_size):
             for group in opt.param_groups:
-                scale = (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / (steps - warm)))
+                cosine = 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+                scale = (step + 1) / warm if step < warm else cosine
                 group["lr"] = lr * scale
             idx = order[i : i + batch_size]
             loss = F.cross_entropy(head(enc.features(train_x[idx])), train_y[idx])

@@ -77,7 +77,11 @@ def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:
             "pca_dist_at_max_lambda": d_pca[-1],
         },
         claims=[
-            Claim("λ → 0 gives the OLS map", d_ols[0] < cfg.tolerance, f"relative distance {d_ols[0]:.2e} at λ={lams[0]:g}"),
+            Claim(
+                "λ → 0 gives the OLS map",
+                d_ols[0] < cfg.tolerance,
+                f"relative distance {d_ols[0]:.2e} at λ={lams[0]:g}",
+            ),
             Claim(
                 "λ → ∞ gives the PCA projector",
                 d_pca[-1] < cfg.tolerance,

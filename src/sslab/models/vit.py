@@ -215,7 +215,7 @@ def random_masking(
     """
     if not 0.0 <= ratio < 1.0:
         raise ConfigError(f"mask ratio must be in [0, 1), got {ratio}")
-    keep = max(1, int(round(num_patches * (1 - ratio))))
+    keep = max(1, round(num_patches * (1 - ratio)))
     noise = torch.rand(batch, num_patches, generator=generator, device=device)
     ids_shuffle = noise.argsort(dim=1)
     ids_restore = ids_shuffle.argsort(dim=1)

@@ -34,7 +34,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise DataError(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); delete it to restart") from None
+        why = type(exc).__name__
+        raise DataError(f"checkpoint {path} is truncated or corrupt ({why}); delete it to restart") from None
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
