@@ -13,6 +13,8 @@ MODULES = (
     "linear_limits",
     "spectral_dynamics",
     "umae_vs_mae",
+    "umae_lambda",
+    "ssl_compare",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]

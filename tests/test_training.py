@@ -1,0 +1,83 @@
+"""Training loop: exact resume, NaN guard, config-change refusal, finished-run no-op."""
+
+import pytest
+import torch
+
+from sslab.data import load_dataset
+from sslab.errors import ConfigError, NonFiniteLossError
+from sslab.methods import build_method
+from sslab.models import vit_config
+from sslab.train.checkpoint import load_checkpoint
+from sslab.train.loop import TrainConfig, train
+
+VIT = vit_config("cpu-tiny", image_size=8, patch=2, channels=1, depth=1, dim=32, heads=2, decoder_dim=16,
+                 decoder_heads=2)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return load_dataset("digits").train.images[:192]
+
+
+def cfg(**kw):
+    base = dict(epochs=3, batch_size=32, lr=1e-3, warmup_epochs=1, seed=7, checkpoint_every=1, tensorboard=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def fresh(name="mae"):
+    torch.manual_seed(0)
+    return build_method(name, VIT)
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", ["mae", "latent"])
+def test_resume_mid_epoch_is_bit_exact(tmp_path, images, name):
+    full = fresh(name)
+    train(full, images, cfg(), tmp_path / "a")
+    part = fresh(name)
+    train(part, images, cfg(), tmp_path / "b", stop_after_steps=8)  # 6 steps/epoch: stop inside epoch 2
+    resumed = fresh(name)  # a new process would start from scratch weights, then load
+    state = train(resumed, images, cfg(), tmp_path / "b", resume=True)
+    assert state.step == 18 and state.epoch == 3
+    assert states_equal(full.state_dict(), resumed.state_dict())
+    a, b = load_checkpoint(tmp_path / "a" / "checkpoint.pt"), load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert a["history"] == b["history"] or [
+        {k: v for k, v in h.items() if k != "seconds"} for h in a["history"]
+    ] == [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
+
+
+def test_resuming_a_finished_run_is_a_no_op(tmp_path, images):
+    m = fresh()
+    train(m, images, cfg(epochs=1), tmp_path)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    state = train(m, images, cfg(epochs=1), tmp_path, resume=True)
+    assert state.epoch == 1 and states_equal(before, m.state_dict())
+
+
+def test_resume_with_changed_config_names_the_keys(tmp_path, images):
+    train(fresh(), images, cfg(epochs=1), tmp_path)
+    with pytest.raises(ConfigError, match=r"train\.lr: 0\.001 -> 0\.01"):
+        train(fresh(), images, cfg(epochs=1, lr=1e-2), tmp_path, resume=True)
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tmp_path, images):
+    bad = images.clone()
+    bad[40:] = float("nan")  # batch 2 of epoch 1 will contain NaNs (order is seeded)
+    with pytest.raises(NonFiniteLossError, match=r"at epoch \d+ step \d+"):
+        train(fresh(), bad, cfg(), tmp_path)
+
+
+def test_nan_loss_skip_option_continues(tmp_path, images):
+    bad = images.clone()
+    bad[:10] = float("nan")
+    state = train(fresh(), bad, cfg(on_nan="skip", epochs=1), tmp_path)
+    assert state.skipped_steps >= 1 and state.epoch == 1
+
+
+def test_training_lowers_the_loss(images):
+    m = fresh()
+    state = train(m, images, cfg(epochs=6, lr=2e-3))
+    assert state.history[-1]["recon_loss"] < state.history[0]["recon_loss"]
