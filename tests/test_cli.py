@@ -112,3 +112,19 @@ def test_python_dash_m_entry_point(tmp_path):
 
 def test_result_defaults_are_independent():
     assert Result().numbers is not Result().numbers
+
+
+def test_train_then_eval_then_resume(tmp_path):
+    out = tmp_path / "mae"
+    args = ["train", "mae", "--epochs", "2", "--batch-size", "256", "--eval-every", "1", "--out", str(out)]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and 0 <= metrics["linear"] <= 1
+    assert any((out / "tensorboard").iterdir())
+    res = invoke("eval", str(out))
+    assert res.exit_code == 0 and '"linear"' in res.output
+    res = invoke(*args, "--resume")  # finished: a no-op
+    assert res.exit_code == 0
+    res = invoke(*args[:-2], "--lr", "0.1", "--out", str(out), "--resume")
+    assert res.exit_code == 2 and "cannot resume with a changed config" in res.output

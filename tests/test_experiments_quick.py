@@ -13,6 +13,9 @@ from sslab.experiments.runner import run_experiment
 TINY = {
     "noise-invariance": {"epochs": 5, "trained_sigmas": [0.0, 1.0]},
     "spectral-dynamics": {"steps": 1500},
+    "umae-vs-mae": {"epochs": 2, "seeds": 1, "finetune_epochs": 1},
+    "umae-lambda": {"epochs": 2, "eval_every": 1, "lambdas": [0.0, 0.01]},
+    "ssl-compare": {"epochs": 2},
 }
 
 

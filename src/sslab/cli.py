@@ -238,22 +238,12 @@ def doctor(out: OutOpt = Path("runs")) -> None:
     console.print(table)
 
 
-def _register_optional_commands() -> None:
-    """Deep-pipeline commands live in their own modules; attach them when present."""
-    import importlib
+from sslab.train.cli import attach as _attach_training_commands  # noqa: E402 - needs user_errors above
 
-    for mod in ("sslab.train.cli",):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("sslab"):
-                continue
-            raise
-        module.attach(app, user_errors)
+_attach_training_commands(app, user_errors)
 
 
 def main() -> None:
-    _register_optional_commands()
     app(prog_name="sslab")
 
 

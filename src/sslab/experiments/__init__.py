@@ -15,6 +15,7 @@ MODULES = (
     "umae_vs_mae",
     "umae_lambda",
     "ssl_compare",
+    "je_vs_recon",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]

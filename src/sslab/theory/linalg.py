@@ -158,3 +158,19 @@ def generalized_top_eig(
     R = (PG.T @ T) / dG.sqrt()[:, None]  # r×D, reduced problem R Rᵀ w = μ w
     mu, w = sym_eig(R @ R.T, rtol=None)
     return mu[:k], (PG / dG.sqrt()) @ w[:, :k]
+
+
+def psd_power(S: torch.Tensor, power: float, rtol: float = DEFAULT_RTOL) -> torch.Tensor:
+    """S^power for a symmetric PSD matrix; requires S ≻ 0 (numerically) for negative powers."""
+    evals, evecs = sym_eig(S, rtol=None)
+    if power < 0 and bool((evals <= rtol * evals[0].clamp_min(1e-300)).any()):
+        raise RankError("matrix is singular: a negative power needs a positive-definite matrix (S ≻ 0)")
+    return (evecs * evals.clamp_min(0) ** power) @ evecs.T
+
+
+def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Principal angles (radians, ascending) between the column spans of A and B."""
+    qa, _ = torch.linalg.qr(as_f64(A))
+    qb, _ = torch.linalg.qr(as_f64(B))
+    s = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
+    return torch.arccos(s).flip(0)
