@@ -100,7 +100,8 @@ def run_phase(cfg: PhaseConfig, ctx: RunContext) -> Result:
         )
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, name in zip(axes, ("RC", "JE"), strict=True):
-        im = ax.pcolormesh(alphas, gammas, np.log10(err[name] + 1e-12), shading="auto", cmap="viridis", vmin=-12, vmax=0)
+        log_err = np.log10(err[name] + 1e-12)
+        im = ax.pcolormesh(alphas, gammas, log_err, shading="auto", cmap="viridis", vmin=-12, vmax=0)
         for other, style in (("RC", "w--"), ("JE", "r-")):
             th = np.array(theory[other])
             ax.plot(np.where(th <= alphas[-1], th, np.nan), gammas, style, lw=2, label=f"theory α_{other}")

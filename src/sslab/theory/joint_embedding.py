@@ -155,7 +155,8 @@ class IrrelevantFeatureModel:
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """X (d×n), y (n,), z (k×n) — clean relevant coordinates."""
         z = self.s.sqrt()[:, None] * torch.randn(self.k, n, generator=generator, dtype=torch.float64)
-        noise = self.lam_gamma.sqrt()[:, None] * torch.randn(self.d - self.k, n, generator=generator, dtype=torch.float64)
+        eps = torch.randn(self.d - self.k, n, generator=generator, dtype=torch.float64)
+        noise = self.lam_gamma.sqrt()[:, None] * eps
         X = self.Q @ torch.cat([z, noise])
         y = self.beta @ z + self.label_noise * torch.randn(n, generator=generator, dtype=torch.float64)
         return X, y, z
