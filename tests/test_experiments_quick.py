@@ -16,6 +16,9 @@ TINY = {
     "umae-vs-mae": {"epochs": 2, "seeds": 1, "finetune_epochs": 1},
     "umae-lambda": {"epochs": 2, "eval_every": 1, "lambdas": [0.0, 0.01]},
     "ssl-compare": {"epochs": 2},
+    "je-vs-recon-deep": {"epochs": 2, "magnitudes": [0.0, 4.0]},
+    "je-vs-recon-phase": {"gammas": 5, "alphas": 9},
+    "je-vs-recon-samples": {"ns": [100, 1000, 3000], "seeds": 1, "n_test": 2000},
 }
 
 

@@ -112,7 +112,10 @@ def build_config(
         return cls(**merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "?"
+        if not err["loc"]:  # a check across several fields
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"bad config{where}: {msg}; change one of the values with --set") from None
+        key = ".".join(str(p) for p in err["loc"])
         top = str(err["loc"][0]) if err["loc"] else key
         value = merged.get(top, err.get("input"))
         allowed = describe_range(cls, top)

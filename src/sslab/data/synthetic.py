@@ -57,3 +57,18 @@ def banded_classes(
     coeffs[:, dirs] += means[labels]
     images = (coeffs @ basis.reshape(d, d)).reshape(n, 1, size, size).float()
     return ImageDataset(images, labels, [str(i) for i in range(num_classes)], f"synthetic-{band}")
+
+
+def add_structured_noise(ds: ImageDataset, magnitude: float, rank: int = 6, seed: int = 0) -> ImageDataset:
+    """Add label-independent "irrelevant features": for every image a random combination of the
+    ``rank`` lowest non-constant DCT basis images with N(0, magnitude²) coefficients (the same
+    pattern on every channel). With magnitude ≫ pixel std these dominate the pixel variance."""
+    c, h, w = ds.image_shape
+    if h != w:
+        raise ValueError("structured noise needs square images")
+    basis, _ = dct_basis(h)
+    patterns = basis[1 : rank + 1].float()  # (rank, h, w)
+    g = torch.Generator().manual_seed(seed)
+    coeffs = torch.randn(len(ds), rank, generator=g) * magnitude
+    noise = torch.einsum("nr,rhw->nhw", coeffs, patterns).unsqueeze(1).expand(-1, c, -1, -1)
+    return ImageDataset(ds.images + noise, ds.labels, ds.classes, f"{ds.name}+noise{magnitude:g}")

@@ -16,6 +16,7 @@ MODULES = (
     "umae_lambda",
     "ssl_compare",
     "je_vs_recon",
+    "je_vs_recon_deep",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]

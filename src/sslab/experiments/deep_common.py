@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sslab.config import ExperimentConfig
 from sslab.data import Splits, load_dataset
@@ -26,6 +26,12 @@ class DeepConfig(ExperimentConfig):
     mask_ratio: float = Field(0.75, ge=0, lt=1)
     seeds: int = Field(3, ge=1, le=100, description="number of seeds (mean ± std)")
     finetune_epochs: int = Field(15, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _patch_tiles_image(self) -> DeepConfig:
+        if self.image_size % self.patch:
+            raise ValueError(f"image_size={self.image_size} is not divisible by patch={self.patch}")
+        return self
 
 
 def deep_setup(cfg: DeepConfig, ctx: RunContext) -> tuple[Splits, ViTConfig]:

@@ -105,6 +105,9 @@ def train(
     opt = torch.optim.AdamW(_param_groups(method, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
     state = TrainState()
     ckpt_path = out_dir / CHECKPOINT if out_dir else None
+    if ckpt_path is not None:
+        for stale in ckpt_path.parent.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
+            stale.unlink(missing_ok=True)
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         check_same_config(ck["config"], full_config)
