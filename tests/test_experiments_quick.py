@@ -19,6 +19,9 @@ TINY = {
     "je-vs-recon-deep": {"epochs": 2, "magnitudes": [0.0, 4.0]},
     "je-vs-recon-phase": {"gammas": 5, "alphas": 9},
     "je-vs-recon-samples": {"ns": [100, 1000, 3000], "seeds": 1, "n_test": 2000},
+    "mask-distance": {"pairs": 300, "ratios": [0.0, 0.5, 0.9], "draws": 2},
+    "mask-graph": {"views": 100, "ratios": [0.25, 0.5, 0.75]},
+    "mask-ratio-probe": {"epochs": 2, "ratios": [0.0, 0.75]},
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sslab import __version__
@@ -38,7 +39,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SslabError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -95,10 +96,10 @@ def _print_result(run_dir: Path, record: dict[str, Any]) -> None:
     status = record["status"]
     console.print(f"[bold]{record['experiment']}[/] → {run_dir}  ({status}, {record['seconds']:.1f} s)")
     if status != "ok":
-        console.print(f"  [red]{record.get('error')}[/]", highlight=False)
+        console.print(f"  [red]{escape(str(record.get('error')))}[/]", highlight=False)
     for c in record.get("claims", []):
         mark = "[green]held[/]" if c["held"] else "[yellow]not held[/]"
-        console.print(f"  {mark}  {c['name']}: {c['evidence']}", highlight=False)
+        console.print(f"  {mark}  {escape(c['name'])}: {escape(c['evidence'])}", highlight=False)
 
 
 @app.command()

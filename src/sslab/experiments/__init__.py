@@ -17,6 +17,7 @@ MODULES = (
     "ssl_compare",
     "je_vs_recon",
     "je_vs_recon_deep",
+    "mask_ratio",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]
