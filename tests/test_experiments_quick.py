@@ -22,6 +22,7 @@ TINY = {
     "mask-distance": {"pairs": 300, "ratios": [0.0, 0.5, 0.9], "draws": 2},
     "mask-graph": {"views": 100, "ratios": [0.25, 0.5, 0.75]},
     "mask-ratio-probe": {"epochs": 2, "ratios": [0.0, 0.75]},
+    "vit-global-local": {"kappas": [1.0, 4.0], "steps": 20, "samples": 64},
 }
 
 

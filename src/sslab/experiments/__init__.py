@@ -18,6 +18,7 @@ MODULES = (
     "je_vs_recon",
     "je_vs_recon_deep",
     "mask_ratio",
+    "vit_global_local",
 )
 
 __all__ = ["REGISTRY", "Claim", "Experiment", "Result", "RunContext", "load_all", "register"]
