@@ -36,7 +36,7 @@ class VitGlobalLocalConfig(ExperimentConfig):
     paper="Huang, Wen, Chi, Liang, ICLR 2025 (seed 000)",
     claim="MAE learns local and global features (area-wide attention); CL attends globally, even at mild imbalance",
     config=VitGlobalLocalConfig,
-    quick={"kappas": [1.0, 4.0, 16.0], "steps": 150},
+    quick={"kappas": [1.0, 4.0, 16.0], "steps": 100},
     quick_time="~20 s",
     full_time="~1 min",
 )
@@ -104,21 +104,25 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
     mild = [k for k in cfg.kappas if k >= 2]
     cl_global = all(final[f"cl κ={k:g}"]["same_area_mass"] < 2 * uniform for k in mild)
     spread = {obj: float(sym[obj].per_area_mass.std() / sym[obj].per_area_mass.mean()) for obj in sym}
-    fmt = "; ".join(f"{k}: mass {v['same_area_mass']:.3f}, local/opt {v['local_error_ratio']:.2f}"
-                    for k, v in final.items())
+    def fmt(obj: str) -> str:
+        return "; ".join(f"{k}: mass {v['same_area_mass']:.3f}, local/opt {v['local_error_ratio']:.2f}"
+                         for k, v in final.items() if k.startswith(obj))
+
     return Result(
         numbers={"final": final, "uniform_same_area_mass": uniform, "no_global_area_spread": spread,
                  "mae_min_same_area_mass": min(final[f"mae κ={k:g}"]["same_area_mass"] for k in cfg.kappas)},
         claims=[
             Claim("MAE: area-wide attention and near-optimal local reconstruction at every imbalance", mae_ok,
-                  f"uniform mass {uniform:.3f}; " + fmt),
+                  f"uniform mass {uniform:.3f}; " + fmt("mae")),
             Claim("CL: same-area attention stays near uniform (< 2× uniform) already at mild imbalance (κ ≥ 2)",
-                  cl_global, fmt),
+                  cl_global, f"uniform mass {uniform:.3f}; " + fmt("cl")),
             Claim("without a global feature both objectives treat all areas alike (relative spread < 10%)",
                   max(spread.values()) < 0.1,
                   f"std/mean of per-area same-area mass: MAE {spread['mae']:.3f}, CL {spread['cl']:.3f}"),
         ],
         headline="mae_min_same_area_mass",
         notes=f"{cfg.samples} samples, P = 16 patches in 4 areas, 2 classes, mask ratio {cfg.mask_ratio}, "
-        f"{cfg.steps} full-batch GD steps with lr {cfg.lr}, noise σ = {cfg.noise}.",
+        f"{cfg.steps} full-batch GD steps with lr {cfg.lr}, noise σ = {cfg.noise}. In this model every patch "
+        "carries the same global content, so the global part of MAE's error is identically zero and MAE's "
+        "dynamics do not depend on κ at all; the imbalance acts only on CL.",
     )
