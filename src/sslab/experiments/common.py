@@ -19,6 +19,11 @@ def linear_matrices(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     return X, Y
 
 
+def centred_test_matrix(train: ImageDataset, test: ImageDataset) -> torch.Tensor:
+    """Test images as a D×N float64 matrix, centred with the train split's pixel means."""
+    return test.flat().T - train.flat().T.mean(1, keepdim=True)
+
+
 def is_monotone(values: Sequence[float], tol: float = 1e-9) -> bool:
     return all(b >= a - tol for a, b in pairwise(values))
 

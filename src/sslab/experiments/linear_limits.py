@@ -15,7 +15,7 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.eval.probes import least_squares_accuracy
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import linear_matrices, new_axes
+from sslab.experiments.common import centred_test_matrix, linear_matrices, new_axes
 from sslab.theory.reconstruction import ols_map, pca_projector, solve_joint
 
 
@@ -39,8 +39,7 @@ class LinearLimitsConfig(ExperimentConfig):
 def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:
     splits = load_dataset("digits")
     X, Y = linear_matrices(splits.train)
-    mean = splits.train.flat().T.mean(1, keepdim=True)
-    X_test = splits.test.flat().T - mean
+    X_test = centred_test_matrix(splits.train, splits.test)
     ols, proj = ols_map(X, Y), pca_projector(X, cfg.k)
     lams = np.logspace(cfg.log10_lambda_min, cfg.log10_lambda_max, cfg.points).tolist()
     d_ols, d_pca, acc, rec = [], [], [], []

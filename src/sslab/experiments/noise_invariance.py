@@ -20,9 +20,9 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.eval.probes import least_squares_accuracy
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import fmt_list, linear_matrices, new_axes
+from sslab.experiments.common import centred_test_matrix, fmt_list, linear_matrices, new_axes
 from sslab.progress import track
-from sslab.theory.linalg import center_rows
+from sslab.theory.linalg import center_rows, principal_angles
 from sslab.theory.reconstruction import solve_denoising
 from sslab.views import GaussianNoise
 
@@ -38,10 +38,8 @@ class NoiseInvarianceConfig(ExperimentConfig):
 
 
 def _max_principal_angle(A: torch.Tensor, B: torch.Tensor) -> float:
-    qa, _ = torch.linalg.qr(A)
-    qb, _ = torch.linalg.qr(B)
-    s = torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)
-    return float(torch.rad2deg(torch.arccos(s.min())))
+    """Largest principal angle (degrees) between the column spans of A and B."""
+    return float(torch.rad2deg(principal_angles(A, B).max()))
 
 
 def train_linear_dae(X: torch.Tensor, sigma: float, k: int, cfg: NoiseInvarianceConfig, seed: int) -> torch.Tensor:
@@ -76,8 +74,7 @@ def train_linear_dae(X: torch.Tensor, sigma: float, k: int, cfg: NoiseInvariance
 def run(cfg: NoiseInvarianceConfig, ctx: RunContext) -> Result:
     splits = load_dataset("digits")
     X, Y = linear_matrices(splits.train)
-    mean = splits.train.flat().T.mean(1, keepdim=True)
-    X_test = splits.test.flat().T - mean
+    X_test = centred_test_matrix(splits.train, splits.test)
     shape = splits.train.image_shape
     maps, acc_cf, V_cf = [], [], {}
     for sigma in cfg.sigmas:

@@ -22,7 +22,7 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.eval.probes import least_squares_accuracy
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import linear_matrices, new_axes
+from sslab.experiments.common import centred_test_matrix, linear_matrices, new_axes
 from sslab.progress import track
 from sslab.theory.linalg import sym_eig
 
@@ -97,8 +97,7 @@ def run(cfg: SpectralDynamicsConfig, ctx: RunContext) -> Result:
     slope, intercept = np.polyfit(np.log(ev[ok]), np.log(1.0 / t_half[ok]), 1)
 
     # label information of top vs bottom principal subspaces
-    mean = splits.train.flat().T.mean(1, keepdim=True)
-    Xte = splits.test.flat().T - mean
+    Xte = centred_test_matrix(splits.train, splits.test)
     probes = {}
     for k in cfg.probe_ks:
         top, bottom = U[:, :k], U[:, -k:]
