@@ -32,8 +32,8 @@ class UMAELambdaConfig(DeepConfig):
     paper="Zhang et al. 2022 (seed 001, Fig. 4-5)",
     claim="a suitable uniformity weight λ > 0 beats MAE (λ=0); U-MAE stays above MAE along training",
     config=UMAELambdaConfig,
-    quick={"epochs": 12, "seeds": 1, "finetune_epochs": 0, "eval_every": 4},
-    quick_time="~1.5 min",
+    quick={"epochs": 6, "seeds": 1, "finetune_epochs": 0, "eval_every": 2},
+    quick_time="~50 s",
     full_time="~8 min (digits)",
 )
 def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:

@@ -68,8 +68,8 @@ def reconstruction_grid(
     paper="Zhang et al. 2022 (seed 001, Table 1)",
     claim="U-MAE improves linear accuracy over MAE without hurting fine-tuning",
     config=UMAEvsMAEConfig,
-    quick={"epochs": 15, "seeds": 3, "finetune_epochs": 5},
-    quick_time="~1.5 min",
+    quick={"epochs": 8, "seeds": 3, "finetune_epochs": 3},
+    quick_time="~1 min",
     full_time="~6 min (digits); hours (CIFAR-10)",
 )
 def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:

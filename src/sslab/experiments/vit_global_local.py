@@ -153,8 +153,8 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     paper="Huang, Wen, Chi, Liang, ICLR 2025 (seed 000, deep echo)",
     claim="MAE features keep more local information (one patch's content) than SimCLR features",
     config=GlobalLocalDeepConfig,
-    quick={"epochs": 8, "seeds": 1, "finetune_epochs": 0},
-    quick_time="~1 min",
+    quick={"epochs": 6, "seeds": 1, "finetune_epochs": 0},
+    quick_time="~30 s",
     full_time="~6 min (digits)",
 )
 def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
