@@ -213,8 +213,8 @@ def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
             "linear accuracy by ρ: " + ", ".join(f"{r:g}: {pm(acc[r])}" for r in cfg.ratios),
         ),
         Claim(
-            "the best ρ for linear probing is the distance-based sweet spot (± one grid step)",
-            abs(cfg.ratios.index(best) - cfg.ratios.index(spot)) <= 1,
+            "the best ρ for linear probing is the distance-based sweet spot (same grid point)",
+            best == spot,
             f"best probe ρ = {best:g}; distance sweet spot ρ = {spot:g}",
         ),
     ]
