@@ -128,3 +128,15 @@ def test_train_then_eval_then_resume(tmp_path):
     assert res.exit_code == 0
     res = invoke(*args[:-2], "--lr", "0.1", "--out", str(out), "--resume")
     assert res.exit_code == 2 and "cannot resume with a changed config" in res.output
+
+
+def test_data_dir_runs_an_experiment_on_cifar_files(tmp_path):
+    from test_data_loaders import write_cifar10
+
+    write_cifar10(tmp_path / "data", per_batch=20)
+    res = invoke("run", "mask-distance", "--quick", "--set", "pairs=200", "--set", "ratios=0,0.5,0.9",
+                 "--set", "patch=4", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"))
+    assert res.exit_code == 0, res.output
+    (run_dir,) = list((tmp_path / "runs" / "mask-distance").iterdir())
+    rec = json.loads((run_dir / "result.json").read_text())
+    assert rec["config"]["dataset"] == "auto" and "cifar10" in rec["notes"]

@@ -105,7 +105,7 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
         numbers={"ratios": cfg.ratios, "sweep": sweep, "sweet_spot": spots, "sweet_spot_min_mode": spots.get("min")},
         claims=claims,
         headline="sweet_spot_min_mode" if "min" in spots else None,
-        notes=f"{len(ds)} {cfg.dataset} training images, patch {cfg.patch}, {cfg.pairs} pairs per kind and ratio.",
+        notes=f"{len(ds)} {ds.name} training images, patch {cfg.patch}, {cfg.pairs} pairs per kind and ratio.",
     )
 
 

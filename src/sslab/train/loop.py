@@ -23,7 +23,7 @@ from torch import nn
 
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
-from sslab.progress import track
+from sslab.progress import console, track
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, save_checkpoint
 
 
@@ -116,6 +116,7 @@ def train(
         torch.set_rng_state(ck["torch_rng"])
         state = TrainState(ck["epoch"], ck["step"], ck["history"], ck.get("skipped_steps", 0), ck.get("partial", {}))
         if state.epoch >= cfg.epochs:
+            console.print(f"run in {out_dir} already finished {state.epoch} epochs; nothing to resume")
             return state
     writer = None
     if cfg.tensorboard and out_dir is not None:
