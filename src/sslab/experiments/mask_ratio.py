@@ -30,7 +30,7 @@ MODES = ("same", "independent", "min")
 class MaskDistanceConfig(ExperimentConfig):
     dataset: str = Field("digits", description="digits, or auto/cifar10/... with --data-dir")
     patch: int = Field(2, ge=1, le=32)
-    ratios: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(20)], min_length=3)
+    ratios: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(20)], min_length=2)
     pairs: int = Field(20000, ge=100, le=10_000_000, description="sampled pairs per kind and ratio")
     draws: int = Field(8, ge=1, le=256, description="mask pairs per image pair in mode 'min'")
     modes: list[str] = Field(default_factory=lambda: list(MODES), min_length=1)
