@@ -53,10 +53,10 @@ def main() -> None:
     t = time.perf_counter()
     for _ in range(400):
         opt.step(closure)
-        if float(rc_loss(m, E, D)) <= target * (1 + 1e-6):
+        if float(rc_loss(m, E, D).detach()) <= target * (1 + 1e-6):
             break
     t_gd = time.perf_counter() - t
-    gap = float(rc_loss(m, E, D)) / target - 1
+    gap = float(rc_loss(m, E, D).detach()) / target - 1
     t_cf = timed(lambda: solve_rc(m, 10), 20)
     print(f"d=100 RC: L-BFGS {t_gd:.2f} s to relative gap {gap:.1e} vs closed form {t_cf * 1000:.1f} ms → "
           f"{t_gd / t_cf:.0f}x")

@@ -119,3 +119,15 @@ def test_population_limits_of_the_paper():
     Z = (torch.diag(model.s) @ model.relevant_basis().T @ torch.linalg.pinv(cov)) @ m.X  # E[z|x] on the samples
     B = supervised_map(m, Z)
     assert model.subspace_error(B) < 1e-6 and n == 12
+
+
+def test_iterative_large_d_paths_match_the_dense_closed_forms():
+    m = moments(d=40, n=300, seed=7)
+    for solve, attr in ((solve_rc, "E"), (solve_je, "W")):
+        dense, fast = solve(m, 4), solve(m, 4, dense_below=10)
+        assert abs(dense.loss - fast.loss) <= 1e-8 * abs(dense.loss)
+        a, b = getattr(dense, attr), getattr(fast, attr)
+        assert float(principal_angles(a.T, b.T).max()) < 1e-6
+    je_d, je_f = solve_je(m, 4), solve_je(m, 4, dense_below=10)
+    assert torch.allclose(je_f.W @ m.S @ je_f.W.T, torch.eye(4, dtype=F64), atol=1e-9)
+    assert torch.allclose(je_d.omega[:4], je_f.omega, rtol=1e-9)

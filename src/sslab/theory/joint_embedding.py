@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power, sym_eig
+from sslab.errors import RankError
+from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power, sym_eig, top_eig_psd
 
 
 @dataclass
@@ -65,10 +66,29 @@ class JESolution:
     omega: torch.Tensor  # eigenvalues, descending
 
 
-def solve_rc(m: ViewMoments, k: int) -> RCSolution:
-    """Thm 3.1: the optimal linear reconstruction encoder/decoder (T = I)."""
+def _cholesky(S: torch.Tensor) -> torch.Tensor:
+    L, info = torch.linalg.cholesky_ex(S)
+    if int(info):
+        raise RankError("the view second moment S is singular: the closed forms need S ≻ 0")
+    return L
+
+
+def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
+    """Thm 3.1: the optimal linear reconstruction encoder/decoder (T = I).
+
+    For d ≥ ``dense_below`` only the top-k triplets are computed, by subspace iteration on
+    M Mᵀ = A S⁻¹ Aᵀ (A = X X̄ᵀ / n, S⁻¹ through a Cholesky factor); then
+    E* = Φ_k⁻¹ R_kᵀ A S⁻¹ (= P_kᵀ S^{-1/2}) and ``phi`` holds only the top k values.
+    """
     d, n = m.X.shape
     check_width(k, d, "data dimension")
+    if d >= dense_below:
+        A = m.X @ m.Xbar.T / n
+        L = _cholesky(m.S)
+        mu, R = top_eig_psd(lambda B: A @ torch.cholesky_solve(A.T @ B, L), d, k, tol=1e-10)
+        phi = mu.clamp_min(0).sqrt()
+        E = (torch.cholesky_solve(A.T @ R, L) / phi).T
+        return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
     s_inv_half = psd_power(m.S, -0.5)
     M = (m.X @ m.Xbar.T / n) @ s_inv_half
     R, phi, Pt = torch.linalg.svd(M)
@@ -78,10 +98,25 @@ def solve_rc(m: ViewMoments, k: int) -> RCSolution:
     return RCSolution(E, D, loss, phi)
 
 
-def solve_je(m: ViewMoments, k: int) -> JESolution:
-    """Thm 3.2: the optimal linear joint-embedding encoder (U = I)."""
+def solve_je(m: ViewMoments, k: int, dense_below: int = 512) -> JESolution:
+    """Thm 3.2: the optimal linear joint-embedding encoder (U = I).
+
+    For d ≥ ``dense_below``: S = L Lᵀ, top-k eigenpairs of L⁻¹ G L⁻ᵀ by subspace iteration,
+    W* = Q′_kᵀ L⁻¹ — the same matrix as Q_kᵀ S^{-1/2}, since L⁻¹ = V S^{-1/2} with V orthogonal.
+    ``omega`` then holds only the top k values.
+    """
     d = m.S.shape[0]
     check_width(k, d, "data dimension")
+    if d >= dense_below:
+        L = _cholesky(m.S)
+
+        def apply(B: torch.Tensor) -> torch.Tensor:
+            Y = torch.linalg.solve_triangular(L.T, B, upper=True)
+            return torch.linalg.solve_triangular(L, m.G @ Y, upper=False)
+
+        omega, Qk = top_eig_psd(apply, d, k, tol=1e-10)
+        W = torch.linalg.solve_triangular(L.T, Qk, upper=True).T
+        return JESolution(W, float(2 * (k - omega.sum())), omega)
     s_inv_half = psd_power(m.S, -0.5)
     omega, Q = sym_eig(s_inv_half @ m.G @ s_inv_half, rtol=None)
     W = Q[:, :k].T @ s_inv_half
