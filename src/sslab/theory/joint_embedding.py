@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from sslab.errors import RankError
-from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power, sym_eig, top_eig_psd
+from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power, sym_eig, top_eig_lanczos
 
 
 @dataclass
@@ -76,8 +76,8 @@ def _cholesky(S: torch.Tensor) -> torch.Tensor:
 def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     """Thm 3.1: the optimal linear reconstruction encoder/decoder (T = I).
 
-    For d ≥ ``dense_below`` only the top-k triplets are computed, by subspace iteration on
-    M Mᵀ = A S⁻¹ Aᵀ (A = X X̄ᵀ / n, S⁻¹ through a Cholesky factor); then
+    For d ≥ ``dense_below`` only the top-k triplets are computed, by Lanczos on
+    A S⁻¹ Aᵀ = Mᵀ M (A = X X̄ᵀ / n, S = L Lᵀ, M = L⁻¹ Aᵀ); then
     E* = Φ_k⁻¹ R_kᵀ A S⁻¹ (= P_kᵀ S^{-1/2}) and ``phi`` holds only the top k values.
     """
     d, n = m.X.shape
@@ -85,10 +85,15 @@ def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     if d >= dense_below:
         A = m.X @ m.Xbar.T / n
         L = _cholesky(m.S)
-        mu, R = top_eig_psd(lambda B: A @ torch.cholesky_solve(A.T @ B, L), d, k, tol=1e-10)
-        phi = mu.clamp_min(0).sqrt()
-        E = (torch.cholesky_solve(A.T @ R, L) / phi).T
-        return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
+        M = torch.linalg.solve_triangular(L, A.T, upper=False)  # A S⁻¹ Aᵀ = Mᵀ M
+        try:
+            mu, R = top_eig_lanczos(lambda B: M.T @ (M @ B), d, k)
+        except RuntimeError:  # ARPACK did not converge: use the dense form below
+            mu = None
+        if mu is not None:
+            phi = mu.clamp_min(0).sqrt()
+            E = (torch.linalg.solve_triangular(L.T, M @ R, upper=True) / phi).T
+            return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
     s_inv_half = psd_power(m.S, -0.5)
     M = (m.X @ m.Xbar.T / n) @ s_inv_half
     R, phi, Pt = torch.linalg.svd(M)
@@ -101,22 +106,30 @@ def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
 def solve_je(m: ViewMoments, k: int, dense_below: int = 512) -> JESolution:
     """Thm 3.2: the optimal linear joint-embedding encoder (U = I).
 
-    For d ≥ ``dense_below``: S = L Lᵀ, top-k eigenpairs of L⁻¹ G L⁻ᵀ by subspace iteration,
-    W* = Q′_kᵀ L⁻¹ — the same matrix as Q_kᵀ S^{-1/2}, since L⁻¹ = V S^{-1/2} with V orthogonal.
-    ``omega`` then holds only the top k values.
+    For d ≥ ``dense_below`` only the top k are computed. The eigenvalues ω ∈ [0, 1) cluster
+    near 1, so the iteration runs on the equivalent pencil G v = ν Σ v with Σ = S − G (the view
+    covariance, Σ = L Lᵀ), whose eigenvalues ν = ω / (1 − ω) are spread like the data's; then
+    v is rescaled so that vᵀ S v = 1 + ν becomes 1. Falls back to the dense form when Σ is
+    singular or the iteration does not converge. ``omega`` then holds only the top k values.
     """
     d = m.S.shape[0]
     check_width(k, d, "data dimension")
     if d >= dense_below:
-        L = _cholesky(m.S)
+        L, info = torch.linalg.cholesky_ex(m.S - m.G)
+        if int(info) == 0:
 
-        def apply(B: torch.Tensor) -> torch.Tensor:
-            Y = torch.linalg.solve_triangular(L.T, B, upper=True)
-            return torch.linalg.solve_triangular(L, m.G @ Y, upper=False)
+            def apply(B: torch.Tensor) -> torch.Tensor:
+                Y = torch.linalg.solve_triangular(L.T, B, upper=True)
+                return torch.linalg.solve_triangular(L, m.G @ Y, upper=False)
 
-        omega, Qk = top_eig_psd(apply, d, k, tol=1e-10)
-        W = torch.linalg.solve_triangular(L.T, Qk, upper=True).T
-        return JESolution(W, float(2 * (k - omega.sum())), omega)
+            try:
+                nu, Qk = top_eig_lanczos(apply, d, k)
+            except RuntimeError:
+                nu = None
+            if nu is not None:
+                V = torch.linalg.solve_triangular(L.T, Qk, upper=True) / (1 + nu).sqrt()
+                omega = nu / (1 + nu)
+                return JESolution(V.T, float(2 * (k - omega.sum())), omega)
     s_inv_half = psd_power(m.S, -0.5)
     omega, Q = sym_eig(s_inv_half @ m.G @ s_inv_half, rtol=None)
     W = Q[:, :k].T @ s_inv_half
