@@ -139,9 +139,9 @@ def generalized_top_eig(
 
     Small or singular G: eigen-decomposition of G restricted to its numerical range and a
     dense eigenproblem (exact). Large positive-definite G: Cholesky G = L Lᵀ, M = L⁻¹ T and
-    block subspace iteration on M Mᵀ (two GEMMs of D×D×b per iteration instead of an
-    O(D³) dense eigh); V = L⁻ᵀ W. ``start`` (D×j, e.g. V of a nearby problem) warm-starts
-    the iteration.
+    Lanczos on M Mᵀ (matrix-vector products instead of an O(D³) dense eigh); V = L⁻ᵀ W.
+    With ``start`` (D×j, e.g. V of a nearby problem) block subspace iteration warm-started
+    from it is used instead (residual tolerance 1e-6 · μ₁).
     """
     d = G.shape[0]
     if d > dense_below:
@@ -150,8 +150,11 @@ def generalized_top_eig(
         if int(info) == 0 and bool((diag > rtol**0.5 * diag.max()).all()):
             check_width(k, d, "view second moment G")
             M = torch.linalg.solve_triangular(L, T, upper=False)
-            w0 = None if start is None else L.T @ start
-            mu, W = top_eig_psd(lambda B: M @ (M.T @ B), d, k, oversample=max(k, 32), tol=1e-6, start=w0)
+            if start is None:
+                mu, W = top_eig_lanczos(lambda B: M @ (M.T @ B), d, k, tol=1e-10)
+            else:
+                w0 = L.T @ start
+                mu, W = top_eig_psd(lambda B: M @ (M.T @ B), d, k, oversample=max(k, 32), tol=1e-6, start=w0)
             return mu, torch.linalg.solve_triangular(L.T, W, upper=True)
     dG, PG = sym_eig(G, rtol)
     check_width(k, int(dG.numel()), "view second moment G")

@@ -72,13 +72,11 @@ def masking_sweep(
     plain = supervised_error_curve(masked_encoder(sigma, PatchMask(image_shape, 0.0), k_max), sigma, xyt, yy)[idx]
     err = torch.empty(len(patches), len(drop_probs), len(ks), dtype=torch.float64)
     cells = [(i, j) for i in range(len(patches)) for j in range(len(drop_probs))]
-    previous: torch.Tensor | None = None
     for i, j in track(cells, "masking sweep"):
         p = drop_probs[j]
         if p == 0.0:
             err[i, j] = plain
             continue
-        start = previous if j > 0 else None  # neighbouring drop probabilities: close subspaces
-        previous = masked_encoder(sigma, PatchMask(image_shape, p, patches[i]), k_max, start)
-        err[i, j] = supervised_error_curve(previous, sigma, xyt, yy)[idx]
+        V = masked_encoder(sigma, PatchMask(image_shape, p, patches[i]), k_max)
+        err[i, j] = supervised_error_curve(V, sigma, xyt, yy)[idx]
     return MaskingSweep(list(patches), list(drop_probs), list(ks), err, plain)
