@@ -242,17 +242,3 @@ def decoder_flops(cfg: ViTConfig) -> float:
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-
-__all__ = [
-    "PRESETS",
-    "MAEDecoder",
-    "ViTConfig",
-    "ViTEncoder",
-    "count_parameters",
-    "decoder_flops",
-    "encoder_flops",
-    "random_masking",
-    "sincos_2d",
-    "vit_config",
-]
-

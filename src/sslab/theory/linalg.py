@@ -91,57 +91,18 @@ def one_hot(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tenso
     return torch.nn.functional.one_hot(labels, c).T.to(torch.float64)
 
 
-def top_eig_psd(
-    apply: Callable[[torch.Tensor], torch.Tensor],
-    dim: int,
-    k: int,
-    *,
-    oversample: int = 32,
-    tol: float = 1e-10,
-    max_iter: int = 500,
-    seed: int = 0,
-    start: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k eigenpairs of a PSD operator given only ``apply(B) = C @ B`` (block subspace
-    iteration with Rayleigh–Ritz). Stops when every top-k Ritz residual
-    ‖C v − μ v‖ ≤ tol · μ_1. ``start`` (dim×j) seeds the block (warm start from a nearby
-    problem); random columns fill the rest. Raises if it does not converge in ``max_iter``."""
-    b = min(dim, k + oversample)
-    g = torch.Generator().manual_seed(seed)
-    B = torch.randn(dim, b, generator=g, dtype=torch.float64)
-    if start is not None:
-        j = min(b, start.shape[1])
-        B[:, :j] = start[:, :j]
-    B, _ = torch.linalg.qr(B)
-    CB = apply(B)
-    for _ in range(max_iter):
-        small = B.T @ CB
-        mu, w = torch.linalg.eigh(0.5 * (small + small.T))
-        mu, w = mu.flip(0), w.flip(1)
-        V, CV = B @ w, CB @ w
-        resid = (CV[:, :k] - V[:, :k] * mu[:k]).norm(dim=0)
-        if bool((resid <= tol * mu[0].abs().clamp_min(1e-300)).all()):
-            return mu[:k], V[:, :k]
-        B, _ = torch.linalg.qr(CV)
-        CB = apply(B)
-    raise RuntimeError(f"subspace iteration did not converge in {max_iter} iterations (k={k}, dim={dim})")
-
-
 def generalized_top_eig(
     T: torch.Tensor,
     G: torch.Tensor,
     k: int,
     rtol: float = DEFAULT_RTOL,
     dense_below: int = 768,
-    start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k solutions of T Tᵀ v = μ G v (G PSD), normalised so that Vᵀ G V = I.
 
     Small or singular G: eigen-decomposition of G restricted to its numerical range and a
     dense eigenproblem (exact). Large positive-definite G: Cholesky G = L Lᵀ, M = L⁻¹ T and
     Lanczos on M Mᵀ (matrix-vector products instead of an O(D³) dense eigh); V = L⁻ᵀ W.
-    With ``start`` (D×j, e.g. V of a nearby problem) block subspace iteration warm-started
-    from it is used instead (residual tolerance 1e-6 · μ₁).
     """
     d = G.shape[0]
     if d > dense_below:
@@ -150,11 +111,7 @@ def generalized_top_eig(
         if int(info) == 0 and bool((diag > rtol**0.5 * diag.max()).all()):
             check_width(k, d, "view second moment G")
             M = torch.linalg.solve_triangular(L, T, upper=False)
-            if start is None:
-                mu, W = top_eig_lanczos(lambda B: M @ (M.T @ B), d, k, tol=1e-10)
-            else:
-                w0 = L.T @ start
-                mu, W = top_eig_psd(lambda B: M @ (M.T @ B), d, k, oversample=max(k, 32), tol=1e-6, start=w0)
+            mu, W = top_eig_lanczos(lambda B: M @ (M.T @ B), d, k, tol=1e-10)
             return mu, torch.linalg.solve_triangular(L.T, W, upper=True)
     dG, PG = sym_eig(G, rtol)
     check_width(k, int(dG.numel()), "view second moment G")

@@ -46,13 +46,9 @@ class MaskingSweep:
         return (a - a0) / a0.clamp_min(1e-300)
 
 
-def masked_encoder(
-    sigma: torch.Tensor, view: PatchMask, k: int, start: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Thm 3 encoder V (D×k) for the masking view, from Σ = X Xᵀ alone (S Xᵀ = qΣ).
-
-    ``start``: the encoder of a nearby view, used to warm-start large iterative solves."""
-    _, V = generalized_top_eig(view.keep * sigma, view.apply_to_gram(sigma), k, start=start)
+def masked_encoder(sigma: torch.Tensor, view: PatchMask, k: int) -> torch.Tensor:
+    """Thm 3 encoder V (D×k) for the masking view, from Σ = X Xᵀ alone (S Xᵀ = qΣ)."""
+    _, V = generalized_top_eig(view.keep * sigma, view.apply_to_gram(sigma), k)
     return V
 
 

@@ -33,7 +33,7 @@ class LinearSolution:
     W: torch.Tensor | None  # K×C head (Thm 1 only)
     Z: torch.Tensor  # K×D decoder
     loss: float  # optimal objective value
-    eigenvalues: torch.Tensor  # eigenvalues of H, descending (all kept directions)
+    eigenvalues: torch.Tensor  # eigenvalues of H, descending (Thm 1: all kept directions; Thm 3: top k)
 
 
 def joint_loss(

@@ -50,10 +50,11 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
         """
         from sslab.data import load_dataset
         from sslab.io import atomic_write_json
+        from sslab.methods import build_method
         from sslab.models import vit_config
         from sslab.train.loop import TrainConfig
         from sslab.train.loop import train as run_training
-        from sslab.train.pipeline import build_method, evaluate_encoder, online_knn
+        from sslab.train.pipeline import evaluate_encoder, online_knn
 
         if not 0.0 <= mask_ratio < 1.0:
             raise ConfigError(f"bad value --mask-ratio={mask_ratio}: must be in [0, 1)")
@@ -102,9 +103,10 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
         """
         from sslab.data import load_dataset
         from sslab.eval.finetune import finetune
+        from sslab.methods import build_method
         from sslab.models import ViTConfig
         from sslab.train.checkpoint import CHECKPOINT, load_checkpoint
-        from sslab.train.pipeline import build_method, evaluate_encoder
+        from sslab.train.pipeline import evaluate_encoder
 
         ck = load_checkpoint(run_dir / CHECKPOINT if run_dir.is_dir() else run_dir)
         run = ck["config"]["run"]
