@@ -10,6 +10,10 @@ from torch import nn
 def extract_features(encoder: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     was_training = encoder.training
     encoder.eval()
-    feats = [encoder.features(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
+    device = next(encoder.parameters()).device
+    feats = [
+        encoder.features(images[i : i + batch_size].to(device)).float().cpu()
+        for i in range(0, images.shape[0], batch_size)
+    ]
     encoder.train(was_training)
-    return torch.cat(feats).float()
+    return torch.cat(feats)

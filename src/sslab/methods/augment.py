@@ -1,6 +1,10 @@
 """Batched, seeded image augmentations on tensors (no torchvision): random resized crop,
 horizontal flip, brightness/contrast jitter and Gaussian noise, each drawn per image from
-an explicit ``torch.Generator`` so that a run is reproducible and resumable."""
+an explicit ``torch.Generator`` so that a run is reproducible and resumable.
+
+Under data parallelism the parameters are drawn for the whole global batch and each rank
+keeps its rows (:func:`sslab.distributed.global_rows`), so an image gets the same view
+whatever the number of processes."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from sslab.distributed import global_rows
 
 
 @dataclass(frozen=True)
@@ -21,9 +27,10 @@ class Augment:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b = x.shape[0]
+        start, total = global_rows(b)
 
         def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
-            return lo + (hi - lo) * torch.rand(b, *shape, generator=generator)
+            return lo + (hi - lo) * torch.rand(total, *shape, generator=generator)[start : start + b]
 
         area = u(*self.crop_scale)
         logr = u(torch.tensor(self.crop_ratio).log()[0].item(), torch.tensor(self.crop_ratio).log()[1].item())
@@ -36,7 +43,7 @@ class Augment:
         theta[:, 0, 0], theta[:, 0, 2] = sw, cx
         theta[:, 1, 1], theta[:, 1, 2] = sh, cy
         if self.flip:
-            sign = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+            sign = torch.where(u(0.0, 1.0) < 0.5, -1.0, 1.0)
             theta[:, 0, 0] *= sign
         grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
@@ -46,5 +53,6 @@ class Augment:
             mean = out.mean(dim=(1, 2, 3), keepdim=True)
             out = (out - mean) * u(1 - self.contrast, 1 + self.contrast, 1, 1, 1).to(x) + mean
         if self.noise_std:
-            out = out + self.noise_std * torch.randn(out.shape, generator=generator).to(x)
+            noise = torch.randn((total, *out.shape[1:]), generator=generator)[start : start + b]
+            out = out + self.noise_std * noise.to(x)
         return out

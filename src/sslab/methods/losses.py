@@ -50,16 +50,24 @@ def gram_squared_mean(z: torch.Tensor) -> torch.Tensor:
     return (zn @ zn.T).pow(2).mean()
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """SimCLR loss for positive pairs (z1[i], z2[i]), i = 1..B; all other 2B − 2 are negatives."""
+def nt_xent(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2, anchors: torch.Tensor | None = None
+) -> torch.Tensor:
+    """SimCLR loss for positive pairs (z1[i], z2[i]), i = 1..B; all other 2B − 2 are negatives.
+
+    ``anchors`` (indices into the 2B rows of [z1; z2]) averages ℓ_i over those rows only; under
+    data parallelism each rank scores its own rows against the gathered batch, and the mean
+    over ranks is the full loss.
+    """
     if z1.shape != z2.shape:
         raise ValueError(f"views must have equal shapes, got {tuple(z1.shape)} and {tuple(z2.shape)}")
     b = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=-1)
-    logits = z @ z.T / temperature
-    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    rows = torch.arange(2 * b, device=z.device) if anchors is None else anchors.to(z.device)
+    logits = z[rows] @ z.T / temperature
+    self_pair = rows.unsqueeze(1) == torch.arange(2 * b, device=z.device).unsqueeze(0)
+    logits = logits.masked_fill(self_pair, float("-inf"))
+    return F.cross_entropy(logits, (rows + b) % (2 * b))
 
 
 def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,10 @@
 """MAE and U-MAE: views = random patch masking; parts = ViT encoder (visible tokens only) +
 MAE decoder; loss = masked-patch MSE (He et al. 2022), minus λ·uniformity for U-MAE
-(Zhang et al. 2022, eq. 9) or plus λ·Gram² for the public-code variant."""
+(Zhang et al. 2022, eq. 9) or plus λ·Gram² for the public-code variant.
+
+Data parallel: masks are drawn for the global batch (each rank keeps its rows) and the
+uniformity term is computed on embeddings gathered from every rank; the reconstruction term
+is a per-rank mean over an equal number of masked patches, so its rank mean is the global one."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import torch
 from torch import nn
 
 from sslab.data.patches import patchify
+from sslab.distributed import gather_rows, global_rows
 from sslab.errors import ConfigError
 from sslab.methods.losses import gram_squared_mean, masked_patch_mse, mean_pairwise_sq_distance
 from sslab.models.vit import MAEDecoder, ViTConfig, ViTEncoder, random_masking
@@ -55,7 +60,9 @@ class MAE(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         b, n = x.shape[0], self.vit.num_patches
-        ids_keep, mask, ids_restore = random_masking(b, n, self.mask_ratio, generator, x.device)
+        start, total = global_rows(b)
+        drawn = random_masking(total, n, self.mask_ratio, generator, x.device)
+        ids_keep, mask, ids_restore = (t[start : start + b] for t in drawn)
         if self.drop_masked:
             tokens = self.encoder(x, ids_keep)
             pred = self.decoder(tokens, ids_restore)
@@ -68,14 +75,15 @@ class MAE(nn.Module):
         scored = mask if self.mask_ratio > 0 else torch.ones_like(mask)
         recon = masked_patch_mse(pred, target, scored, self.norm_pix_loss)
         emb = self.encoder.pool(tokens) if self.drop_masked else tokens[:, 1:].mean(1)
-        uniformity = mean_pairwise_sq_distance(emb)
+        everyone = gather_rows(emb) if self.uniformity_weight else emb
+        uniformity = mean_pairwise_sq_distance(everyone)
         out = {"recon_loss": recon, "uniformity": uniformity, "embedding": emb, "pred": pred, "mask": mask}
         if self.uniformity_weight == 0:
             out["loss"] = recon
         elif self.uniformity_form == "eq9":
             out["loss"] = recon - self.uniformity_weight * uniformity
         else:
-            gram = gram_squared_mean(emb)
+            gram = gram_squared_mean(everyone)
             out["gram_uniformity"] = gram
             out["loss"] = recon + self.uniformity_weight * gram
         return out

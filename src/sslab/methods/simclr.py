@@ -1,11 +1,15 @@
 """SimCLR (Chen et al. 2020): views = two random augmentations of each image; parts = ViT
-encoder + MLP projector; loss = NT-Xent over the batch (all other views are negatives)."""
+encoder + MLP projector; loss = NT-Xent over the batch (all other views are negatives).
+
+Data parallel: the projector's BatchNorm uses global-batch statistics and the negatives are
+the projections gathered from every rank, so W processes optimise the single-process loss."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from sslab.distributed import GlobalBatchNorm1d, gather_rows, global_rows
 from sslab.methods.augment import Augment
 from sslab.methods.losses import mean_pairwise_sq_distance, nt_xent
 from sslab.models.vit import ViTConfig, ViTEncoder
@@ -21,7 +25,7 @@ class SimCLR(nn.Module):
         self.augment = augment or Augment()
         self.encoder = ViTEncoder(vit)
         self.projector = nn.Sequential(
-            nn.Linear(vit.dim, vit.dim), nn.BatchNorm1d(vit.dim), nn.ReLU(), nn.Linear(vit.dim, proj_dim)
+            nn.Linear(vit.dim, vit.dim), GlobalBatchNorm1d(vit.dim), nn.ReLU(), nn.Linear(vit.dim, proj_dim)
         )
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -29,5 +33,8 @@ class SimCLR(nn.Module):
         h = self.encoder.features(torch.cat([v1, v2]))
         z = self.projector(h)
         b = x.shape[0]
-        loss = nt_xent(z[:b], z[b:], self.temperature)
+        start, total = global_rows(b)
+        mine = torch.arange(start, start + b, device=z.device)
+        anchors = torch.cat([mine, mine + total])
+        loss = nt_xent(gather_rows(z[:b]), gather_rows(z[b:]), self.temperature, anchors)
         return {"loss": loss, "nt_xent": loss, "embedding": h[:b], "uniformity": mean_pairwise_sq_distance(h[:b])}

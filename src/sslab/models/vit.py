@@ -216,7 +216,7 @@ def random_masking(
     if not 0.0 <= ratio < 1.0:
         raise ConfigError(f"mask ratio must be in [0, 1), got {ratio}")
     keep = max(1, round(num_patches * (1 - ratio)))
-    noise = torch.rand(batch, num_patches, generator=generator, device=device)
+    noise = torch.rand(batch, num_patches, generator=generator).to(device)  # CPU generator on any device
     ids_shuffle = noise.argsort(dim=1)
     ids_restore = ids_shuffle.argsort(dim=1)
     ids_keep = ids_shuffle[:, :keep]

@@ -7,6 +7,18 @@ resume. Randomness is a pure function of (seed, epoch, step): the data order of 
 randperm(N) under seed (seed, e), and the views of step s use a generator seeded with
 (seed, s). A resumed run therefore replays exactly what the uninterrupted run would have
 done, whatever the moment it was killed.
+
+Data parallel (under ``torchrun``, see :mod:`sslab.distributed`): ``batch_size`` is the
+global batch; the epoch order is the same permutation on every rank and rank r takes the
+contiguous block r of each global batch (a DistributedSampler whose per-epoch seed is
+(seed, epoch) and whose shards tile the single-process batch). The model is wrapped in
+DistributedDataParallel; only rank 0 writes TensorBoard logs and checkpoints (atomically,
+followed by a barrier); every rank resumes from the same file. Because the data order,
+masks and views are functions of the global step, a run may resume on a different number of
+processes and continue the same trajectory (up to floating-point summation order).
+
+Runtime options that do not change the maths — ``device``, ``precision`` (bf16 autocast)
+and ``compile`` (``torch.compile`` of the model parts) — are not compared on resume.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from sslab import distributed
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
 from sslab.progress import console, track
@@ -41,12 +54,20 @@ class TrainConfig:
     eval_every: int = 0  # 0: never; else online kNN accuracy every N epochs
     on_nan: Literal["stop", "skip"] = "stop"
     tensorboard: bool = True
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs}, {self.batch_size}")
         if self.on_nan not in ("stop", "skip"):
             raise ConfigError(f"on_nan must be 'stop' or 'skip', got {self.on_nan!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+
+
+RUNTIME_KEYS = ("train.device", "train.precision", "train.compile")  # free to change on resume
 
 
 @dataclass
@@ -69,6 +90,21 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
         return cfg.lr * (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
     return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def shard_rows(order: torch.Tensor, step_in_epoch: int, batch_size: int, world: distributed.World) -> torch.Tensor:
+    """Indices of this rank's block of global batch ``step_in_epoch`` of an epoch ``order``."""
+    local = batch_size // world.size
+    start = step_in_epoch * batch_size + world.rank * local
+    return order[start : start + local]
+
+
+def compile_parts(method: nn.Module) -> None:
+    """``torch.compile`` each trainable part (encoder, decoder, projector, predictor) in place;
+    the method's own forward keeps the seeded, data-dependent mask and view drawing eager."""
+    for child in method.children():
+        if any(p.requires_grad for p in child.parameters()):
+            child.compile()
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -101,25 +137,35 @@ def train(
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch < 1:
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {n} training images")
+    world = distributed.world()
+    if cfg.batch_size % world.size:
+        raise ConfigError(
+            f"batch_size={cfg.batch_size} (the global batch) must be divisible by the {world.size} processes"
+        )
+    device = distributed.resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+    method.to(device)
     full_config = {"train": asdict(cfg), "run": run_config or {}}
     opt = torch.optim.AdamW(_param_groups(method, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
     state = TrainState()
     ckpt_path = out_dir / CHECKPOINT if out_dir else None
-    if ckpt_path is not None:
+    if ckpt_path is not None and world.is_main:
         for stale in ckpt_path.parent.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
             stale.unlink(missing_ok=True)
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        check_same_config(ck["config"], full_config)
+        check_same_config(ck["config"], full_config, ignore=RUNTIME_KEYS)
         method.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
         state = TrainState(ck["epoch"], ck["step"], ck["history"], ck.get("skipped_steps", 0), ck.get("partial", {}))
         if state.epoch >= cfg.epochs:
-            console.print(f"run in {out_dir} already finished {state.epoch} epochs; nothing to resume")
+            if world.is_main:
+                console.print(f"run in {out_dir} already finished {state.epoch} epochs; nothing to resume")
             return state
     writer = None
-    if cfg.tensorboard and out_dir is not None:
+    if cfg.tensorboard and out_dir is not None and world.is_main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=state.step)
@@ -127,25 +173,35 @@ def train(
     def checkpoint() -> None:
         if ckpt_path is None:
             return
-        save_checkpoint(
-            ckpt_path,
-            {
-                "model": method.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": {"kind": "warmup-cosine", "step": state.step},
-                "torch_rng": torch.get_rng_state(),
-                "epoch": state.epoch,
-                "step": state.step,
-                "history": state.history,
-                "skipped_steps": state.skipped_steps,
-                "partial": state.partial,
-                "config": full_config,
-            },
-        )
+        if world.is_main:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": method.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": {"kind": "warmup-cosine", "step": state.step},
+                    "torch_rng": torch.get_rng_state(),
+                    "epoch": state.epoch,
+                    "step": state.step,
+                    "history": state.history,
+                    "skipped_steps": state.skipped_steps,
+                    "partial": state.partial,
+                    "config": full_config,
+                    "world_size": world.size,
+                },
+            )
+        distributed.barrier()  # nobody moves on (or exits) before the file is complete
 
+    if cfg.compile:
+        compile_parts(method)
+    model: nn.Module = method
+    if world.size > 1:
+        model = distributed.data_parallel(method, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     method.train()
     total_steps = cfg.epochs * steps_per_epoch
-    for epoch in track(range(state.epoch, cfg.epochs), "epochs", total=cfg.epochs - state.epoch):
+    epochs = range(state.epoch, cfg.epochs)
+    for epoch in track(epochs, "epochs", total=len(epochs)) if world.is_main else epochs:
         order = torch.randperm(n, generator=step_generator(cfg.seed, 10**9 + epoch))
         first = max(state.step - epoch * steps_per_epoch, 0)  # > 0 only when resuming mid-epoch
         sums: dict[str, float] = dict(state.partial) if first else {}
@@ -155,15 +211,21 @@ def train(
             lr = lr_at(cfg, step, steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = images[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
-            out = method(batch, step_generator(cfg.seed, step))
+            batch = images[shard_rows(order, i, cfg.batch_size, world)].to(device, non_blocking=True)
+            with autocast:
+                out = model(batch, step_generator(cfg.seed, step))
             loss = out["loss"]
-            if not torch.isfinite(loss):
+            scalars = {k: v.detach().float() for k, v in out.items() if v.ndim == 0}
+            names = sorted(scalars)
+            averaged = distributed.mean_across_ranks(torch.stack([scalars[k] for k in names])).tolist()
+            scalars = dict(zip(names, averaged, strict=True))
+            if not math.isfinite(scalars["loss"]):
                 where = f"epoch {epoch} step {step}"
                 last = f"last good checkpoint {ckpt_path}" if ckpt_path and ckpt_path.exists() else "no checkpoint yet"
                 if cfg.on_nan == "stop":
                     raise NonFiniteLossError(
-                        f"loss became {loss.item()} at {where} ({last}); lower the learning rate or use --on-nan skip"
+                        f"loss became {scalars['loss']} at {where} ({last}); "
+                        "lower the learning rate or use --on-nan skip"
                     )
                 state.skipped_steps += 1
                 opt.zero_grad(set_to_none=True)
@@ -177,11 +239,10 @@ def train(
             if hasattr(method, "after_step"):
                 method.after_step((step + 1) / total_steps)
             state.step = step + 1
-            for k, v in out.items():
-                if v.ndim == 0:
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+            for k, v in scalars.items():
+                sums[k] = sums.get(k, 0.0) + v
             if writer is not None:
-                writer.add_scalar("train/loss", float(loss.detach()), step)
+                writer.add_scalar("train/loss", scalars["loss"], step)
                 writer.add_scalar("train/lr", lr, step)
             if stop_after_steps is not None and state.step >= stop_after_steps:
                 state.partial = sums
@@ -194,9 +255,11 @@ def train(
             emb = out["embedding"].detach()
             record["effective_rank"] = float(effective_rank(emb))
         if evaluate is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-            method.eval()
-            record.update(evaluate(method))
-            method.train()
+            if world.is_main:
+                method.eval()
+                record.update(evaluate(method))
+                method.train()
+            distributed.barrier()
         state.history.append(record)
         state.epoch = epoch + 1
         if writer is not None:
