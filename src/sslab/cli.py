@@ -1,5 +1,5 @@
-"""The ``sslab`` command line: list, run, reproduce, report, doctor (and the deep pipeline's
-train / eval / sweep where installed). Any user error prints one line and exits with 2."""
+"""The ``sslab`` command line: list, run, reproduce, sweep, report, doctor, and the deep
+pipeline's train / eval. Any user error prints one line and exits with 2."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ app = typer.Typer(
     name="sslab",
     help="sslab: self-supervised learning by reconstruction vs joint embedding — runnable theory "
     "and comparable deep SSL.\n\nExamples:\n\n  sslab list\n\n  sslab run alignment --quick\n\n"
+    "  sslab sweep umae-lambda --quick --grid epochs=2,4 --workers 2\n\n"
     "  sslab reproduce --quick\n\n  sslab report runs",
     no_args_is_help=True,
     add_completion=False,
@@ -179,6 +180,60 @@ def reproduce(
             failed += record["status"] != "ok"
     path = build_report(out)
     console.print(f"\n[bold]Report:[/] {path}  ({len(names) - failed}/{len(names)} experiments ran)")
+
+
+@app.command()
+@user_errors
+def sweep(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `sslab list`).")],
+    grid: Annotated[
+        list[str] | None, typer.Option("--grid", "-g", help="key=v1,v2,... (repeatable; the product is swept)")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds run at every grid point.")] = "0",
+    sets: SetOpt = None,
+    quick: QuickOpt = False,
+    workers: Annotated[int, typer.Option(help="Parallel local processes.")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="Run the points as Ray tasks.")] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (e.g. auto or host:6379); default: start a local one.")
+    ] = None,
+    out: OutOpt = Path("runs"),
+    data_dir: DataOpt = None,
+) -> None:
+    """Run an experiment over a grid of config values × seeds, then add it to the report.
+
+    Every point is a normal run in OUT/NAME/<timestamp>/; the sweep's table and figure go to
+    OUT/sweeps/NAME/<timestamp>/ and the report's Sweeps section.
+
+    Examples:
+
+      sslab sweep umae-lambda --quick --grid epochs=2,4 --seeds 0,1 --workers 2
+
+      sslab sweep je-vs-recon-samples --grid gamma=5,20 --ray
+
+      sslab sweep je-vs-recon-samples --grid gamma=5,20 --ray --address auto
+    """
+    from sslab.experiments.sweep import parse_grid, run_sweep
+    from sslab.report import build_report
+
+    _check_data_dir(data_dir)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise DataError(f"--seeds expects comma-separated integers, got {seeds!r}") from None
+    base = _overrides_for(name, sets or [], data_dir)
+    with live():
+        sweep_dir, record = run_sweep(
+            name, parse_grid(grid or []), seeds=seed_list or [0], base=base, quick=quick, out_root=out,
+            data_dir=data_dir, backend="ray" if ray else "local", workers=workers, address=address,
+        )
+    failed = sum(p["status"] != "ok" for p in record["points"])
+    console.print(
+        f"sweep → {sweep_dir}  ({len(record['points']) - failed}/{len(record['points'])} ok, "
+        f"{record['seconds']:.1f} s); report: {build_report(out)}"
+    )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

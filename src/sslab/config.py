@@ -29,7 +29,7 @@ class ExperimentConfig(BaseModel):
 C = TypeVar("C", bound=ExperimentConfig)
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """Parse a command-line value: JSON first, then comma lists, then the raw string."""
     text = text.strip()
     try:
@@ -44,7 +44,7 @@ def _parse_value(text: str) -> Any:
     if low in {"none", "null"}:
         return None
     if "," in text:
-        return [_parse_value(part) for part in text.split(",") if part.strip() != ""]
+        return [parse_value(part) for part in text.split(",") if part.strip() != ""]
     return text
 
 
@@ -58,7 +58,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        out[key] = _parse_value(value)
+        out[key] = parse_value(value)
     return out
 
 

@@ -4,7 +4,7 @@ Every run directory holds ``result.json`` (schema below), its PNG figures and ``
 A failing experiment still writes a result with ``status: "failed"`` and the error, so
 ``sslab reproduce`` goes on and the report shows the failure.
 
-result.json: {"experiment", "version", "status", "seed", "quick", "config", "numbers",
+result.json: {"experiment", "version", "status", "seed", "quick", "config", "overrides", "sweep", "numbers",
 "claims": [{"name", "held", "evidence"}], "figures", "headline", "seconds", "error"?}
 """
 
@@ -48,11 +48,13 @@ def run_experiment(
     out_root: str | Path = "runs",
     data_dir: str | Path | None = None,
     raise_errors: bool = False,
+    sweep: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run one experiment; returns (run directory, result record).
 
     Config errors raise before anything is written. Errors during the run are recorded in
-    result.json; with ``raise_errors`` they are re-raised after recording.
+    result.json; with ``raise_errors`` they are re-raised after recording. ``sweep`` tags the
+    run as one point of that sweep (see :mod:`sslab.experiments.sweep`).
     """
     exp = get_experiment(name)
     overrides = dict(overrides or {})
@@ -73,6 +75,7 @@ def run_experiment(
         "config": cfg.model_dump(mode="json"),
         "overrides": overrides,
         "data_dir": str(data_dir) if data_dir else None,
+        "sweep": sweep,
         "numbers": {},
         "claims": [],
         "figures": [],

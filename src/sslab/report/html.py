@@ -1,6 +1,7 @@
 """One static HTML page (no network, no JavaScript) summarising the latest run of every
 experiment under a runs directory: a summary table of claims, then a section per
-experiment with its figures (embedded as data URIs), numbers and config."""
+experiment with its figures (embedded as data URIs), numbers and config, then the latest
+sweep of each experiment (``runs/sweeps/NAME/<ts>/sweep.json``) as a table and a figure."""
 
 from __future__ import annotations
 
@@ -35,10 +36,48 @@ def collect_latest(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
         except (OSError, json.JSONDecodeError):
             continue
         name = record.get("experiment", path.parent.parent.name)
-        if record.get("status") == "running":
-            continue
+        if record.get("status") == "running" or record.get("sweep"):
+            continue  # sweep points are shown in the sweeps section
         latest[name] = (path.parent, record)
     return [latest[k] for k in sorted(latest)]
+
+
+def collect_sweeps(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The newest readable sweep.json of each experiment."""
+    latest: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(Path(runs_dir).glob("sweeps/*/*/sweep.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        latest[record.get("experiment", path.parent.parent.name)] = (path.parent, record)
+    return [latest[k] for k in sorted(latest)]
+
+
+def render_sweeps(sweeps: list[tuple[Path, dict[str, Any]]]) -> str:
+    from sslab.experiments.sweep import plotted_metrics
+
+    parts = ["<h2 id='sweeps'>Sweeps</h2>"] if sweeps else []
+    for sweep_dir, rec in sweeps:
+        keys = list(rec.get("grid", {}))
+        metrics = plotted_metrics(rec, limit=6)
+        parts.append(
+            f"<h3>{html.escape(rec.get('sweep', sweep_dir.name))}</h3><p class='meta'>"
+            f"{len(rec.get('points', []))} runs · seeds {rec.get('seeds')} · "
+            f"{'quick' if rec.get('quick') else 'full'} mode · backend {html.escape(str(rec.get('backend')))} · "
+            f"{rec.get('seconds', 0):.1f} s</p>"
+        )
+        for fig in rec.get("figures", []):
+            parts.append(_img(sweep_dir, fig))
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in [*keys, "seed", "status", "claims held", *metrics])
+        parts.append(f"<table><tr>{head}</tr>")
+        for p in rec.get("points", []):
+            cells = [_fmt(p["overrides"].get(k)) for k in keys] + [str(p["seed"]), p["status"]]
+            cells.append(f"{p.get('claims_held', 0)}/{p.get('claims_total', 0)}")
+            cells += [_fmt(p["numbers"].get(m, "")) for m in metrics]
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+    return "\n".join(parts)
 
 
 def _fmt(value: Any) -> str:
@@ -79,7 +118,11 @@ def _img(run_dir: Path, name: str) -> str:
     )
 
 
-def render(entries: list[tuple[Path, dict[str, Any]]], title: str = "sslab report") -> str:
+def render(
+    entries: list[tuple[Path, dict[str, Any]]],
+    title: str = "sslab report",
+    sweeps: list[tuple[Path, dict[str, Any]]] | None = None,
+) -> str:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -141,6 +184,7 @@ def render(entries: list[tuple[Path, dict[str, Any]]], title: str = "sslab repor
             + html.escape(json.dumps(rec.get("config", {}), indent=2))
             + "</pre></details>"
         )
+    parts.append(render_sweeps(sweeps or []))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -149,5 +193,5 @@ def build_report(runs_dir: str | Path = "runs", out: str | Path | None = None) -
     """Write ``<runs_dir>/report/index.html`` (or ``out``) and return its path."""
     runs_dir = Path(runs_dir)
     out = Path(out) if out else runs_dir / "report" / "index.html"
-    atomic_write_text(out, render(collect_latest(runs_dir)))
+    atomic_write_text(out, render(collect_latest(runs_dir), sweeps=collect_sweeps(runs_dir)))
     return out

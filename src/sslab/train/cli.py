@@ -1,8 +1,15 @@
-"""`sslab train` and `sslab eval`: the deep pipeline from the command line."""
+"""`sslab train` and `sslab eval`: the deep pipeline from the command line.
+
+``sslab train`` runs data-parallel when started by torchrun (``torchrun --nproc-per-node N
+-m sslab train ...``) or with ``--nproc N``, which re-launches itself through
+``torch.distributed.run --standalone`` on this machine."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +23,7 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
     @app.command()
     @user_errors
     def train(
+        ctx: typer.Context,
         method: Annotated[str, typer.Argument(help="mae, umae, simclr or latent")],
         dataset: Annotated[str, typer.Option(help="digits, cifar10, cifar100, stl10, imagefolder, auto")] = "digits",
         data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
@@ -35,6 +43,10 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
             "runs/train"
         ),
         resume: Annotated[bool, typer.Option("--resume", help="continue from OUT/checkpoint.pt")] = False,
+        nproc: Annotated[int, typer.Option(help="data-parallel processes on this machine (torchrun)")] = 1,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+        precision: Annotated[str, typer.Option(help="fp32 or bf16 (autocast)")] = "fp32",
+        compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model parts")] = False,
     ) -> None:
         """Pre-train one method; checkpoints, TensorBoard logs and final metrics go to OUT.
 
@@ -46,8 +58,21 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
 
           sslab train mae --out runs/train/mae --resume
 
+          sslab train simclr --nproc 2 --batch-size 256 --out runs/train/simclr-ddp
+
+          torchrun --nproc-per-node 8 -m sslab train mae --device cuda --precision bf16
+
           tensorboard --logdir runs/train
+
+        --batch-size is the global batch, split evenly over the processes.
         """
+        if nproc < 1:
+            raise ConfigError(f"bad value --nproc={nproc}: must be >= 1")
+        if nproc > 1 and not distributed_launch():
+            raise typer.Exit(relaunch_with_torchrun(ctx, nproc))
+        if precision not in ("fp32", "bf16"):
+            raise ConfigError(f"bad value --precision={precision}: use fp32 or bf16")
+        from sslab import distributed
         from sslab.data import load_dataset
         from sslab.io import atomic_write_json
         from sslab.methods import build_method
@@ -73,22 +98,58 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
             checkpoint_every=checkpoint_every,
             eval_every=eval_every,
             on_nan=on_nan,  # type: ignore[arg-type]
+            device=device,
+            precision=precision,  # type: ignore[arg-type]
+            compile=compile,
         )
         import torch
 
-        torch.manual_seed(seed)
-        model = build_method(method, vit, **kwargs)
-        run_config = {"method": method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": dataset}
-        out.mkdir(parents=True, exist_ok=True)
-        with live():
-            state = run_training(
-                model, splits.train.images, cfg, out, resume=resume, run_config=run_config,
-                evaluate=online_knn(splits),
-            )
-        linear, knn, _ = evaluate_encoder(model.encoder, splits, seed)
-        metrics = {"method": method, "epochs": state.epoch, "linear": linear, "knn": knn, "seed": seed}
-        atomic_write_json(out / "metrics.json", metrics)
-        console.print(f"{method}: linear {linear:.4f}  kNN {knn:.4f}  → {out}")
+        world, dev = distributed.init_from_env(device)
+        try:
+            torch.manual_seed(seed)
+            model = build_method(method, vit, **kwargs)
+            run_config = {"method": method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": dataset}
+            out.mkdir(parents=True, exist_ok=True)
+            with live(enabled=world.is_main):
+                state = run_training(
+                    model, splits.train.images, cfg, out, resume=resume, run_config=run_config,
+                    evaluate=online_knn(splits),
+                )
+            if world.is_main:
+                linear, knn, _ = evaluate_encoder(model.encoder, splits, seed)
+                metrics = {
+                    "method": method, "epochs": state.epoch, "linear": linear, "knn": knn, "seed": seed,
+                    "world_size": world.size, "device": str(dev), "precision": precision,
+                }
+                atomic_write_json(out / "metrics.json", metrics)
+                console.print(f"{method}: linear {linear:.4f}  kNN {knn:.4f}  ({world.size} × {dev}) → {out}")
+            distributed.barrier()
+        finally:
+            distributed.shutdown()
+
+    def distributed_launch() -> bool:
+        from sslab.distributed import launched_by_torchrun
+
+        return launched_by_torchrun()
+
+    def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
+        """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
+        args: list[str] = []
+        for param in ctx.command.params:
+            value = ctx.params.get(param.name or "")
+            if param.name == "nproc" or value is None:
+                continue
+            if param.param_type_name == "argument":
+                args.insert(0, str(value))
+            elif getattr(param, "is_flag", False):
+                args += [param.opts[0]] if value else []
+            else:
+                args += [param.opts[0], str(value)]
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+        console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
+        return subprocess.call([*cmd, "-m", "sslab", "train", *args], env=env)
 
     @app.command("eval")
     @user_errors

@@ -1,0 +1,94 @@
+"""Sweeps: grid parsing, validation before any run, local parallel processes, a Ray cluster
+started by the test, and the report's sweep section."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sslab.errors import ConfigError
+from sslab.experiments.sweep import expand, parse_grid, run_sweep
+from sslab.report import build_report
+
+FAST = {"points": 5}  # linear-limits: a closed-form experiment that runs in about a second
+
+
+def test_parse_grid_and_expand() -> None:
+    grid = parse_grid(["k=10,16", "log10-lambda-max=3.0", "patches=[1,2];[2,4]"])
+    assert grid == {"k": [10, 16], "log10_lambda_max": [3.0], "patches": [[1, 2], [2, 4]]}
+    points = expand({"a": [1, 2], "b": ["x"]}, seeds=[0, 5], base={"c": 1})
+    assert [(p.overrides, p.seed) for p in points] == [
+        ({"c": 1, "a": 1, "b": "x"}, 0), ({"c": 1, "a": 1, "b": "x"}, 5),
+        ({"c": 1, "a": 2, "b": "x"}, 0), ({"c": 1, "a": 2, "b": "x"}, 5),
+    ]
+    for bad in (["k"], ["=1,2"], ["k="], ["k=1", "k=2"]):
+        with pytest.raises(ConfigError):
+            parse_grid(bad)
+
+
+def test_a_bad_point_stops_the_sweep_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="k"):
+        run_sweep("linear-limits", {"k": [10, 2]}, base=FAST, out_root=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def _check_sweep(sweep_dir: Path, record: dict, root: Path, n: int) -> None:
+    assert len(record["points"]) == n and all(p["status"] == "ok" for p in record["points"])
+    assert json.loads((sweep_dir / "sweep.json").read_text())["points"] == record["points"]
+    assert (sweep_dir / "sweep.png").stat().st_size > 2000
+    for p in record["points"]:
+        result = json.loads((Path(p["run_dir"]) / "result.json").read_text())
+        assert result["sweep"] == record["sweep"] and result["seed"] == p["seed"]
+        assert result["config"]["k"] == p["overrides"]["k"] and result["config"]["points"] == 5
+        assert p["numbers"]["ols_dist_at_min_lambda"] == result["numbers"]["ols_dist_at_min_lambda"]
+    assert {Path(p["run_dir"]).parent for p in record["points"]} == {root / "linear-limits"}
+
+
+def test_local_sweep_in_two_processes_lands_in_runs_and_the_report(tmp_path: Path) -> None:
+    sweep_dir, record = run_sweep(
+        "linear-limits", {"k": [10, 16]}, seeds=[0, 1], base=FAST, quick=True, out_root=tmp_path, workers=2
+    )
+    _check_sweep(sweep_dir, record, tmp_path, 4)
+    assert len({p["run_dir"] for p in record["points"]}) == 4
+    html = build_report(tmp_path).read_text()
+    assert "Sweeps" in html and record["sweep"] in html and "ols_dist_at_min_lambda" in html
+    # the sweep's points are not mistaken for the experiment's default run
+    assert "<h2 id='linear-limits'>" not in html
+
+
+@pytest.mark.slow
+def test_ray_sweep_against_a_local_cluster_started_here(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    assert ray_bin, "the ray command is missing although the package imports"
+    from sslab.distributed import free_port
+
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    start = [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=180)
+    try:
+        cmd = [sys.executable, "-m", "sslab", "sweep", "linear-limits", "--quick", "--grid", "k=10,16",
+               "--set", "points=5", "--ray", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    (sweep_dir,) = (tmp_path / "sweeps" / "linear-limits").iterdir()
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    assert record["backend"] == "ray" and record["address"] == f"127.0.0.1:{port}"
+    _check_sweep(sweep_dir, record, tmp_path, 2)
+
+
+def test_ray_backend_without_ray_installed_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
+        run_sweep("linear-limits", {"k": [10]}, base=FAST, out_root=tmp_path, backend="ray")
+    assert not any(tmp_path.iterdir())
