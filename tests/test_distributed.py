@@ -181,3 +181,33 @@ def test_outside_a_process_group_the_collectives_are_identities() -> None:
     x = torch.randn(4, 3, requires_grad=True)
     assert distributed.gather_rows(x) is x and distributed.sum_across_ranks(x) is x
     assert distributed.global_rows(4) == (0, 4) and distributed.world().size == 1
+
+
+@pytest.mark.slow
+def test_cli_nproc_two_launches_torchrun_and_resumes_on_one_process(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "sslab", "train", "mae", "--epochs", "1", "--batch-size", "64",
+            "--eval-every", "0", "--device", "cpu", "--out", str(out)]
+    done = subprocess.run([*args, "--nproc", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["epochs"] == 1 and 0.1 < metrics["linear"] <= 1.0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["world_size"] == 2
+    again = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already finished 1 epochs" in " ".join(again.stderr.split())
+
+
+def test_bf16_autocast_on_cpu_trains_close_to_fp32() -> None:
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        method = build_method("mae", VIT)
+        images = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+        cfg = TrainConfig(epochs=1, batch_size=16, precision=precision, tensorboard=False)  # type: ignore[arg-type]
+        losses[precision] = train(method, images, cfg).history[-1]["loss"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=5e-2)
+    assert losses["bf16"] != losses["fp32"]  # autocast did run in reduced precision
