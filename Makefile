@@ -1,5 +1,5 @@
 # sslab: two commands.  `make demo` runs the quick reproduction; `make test` runs the test suite.
-# GPU users: make demo TORCH_SPEC="torch" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu124"
+# GPU users: `make install-gpu` (CUDA build of torch; CUDA=cu126 etc. to choose), then the same targets.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.*
@@ -7,7 +7,9 @@ TORCH_INDEX ?=
 PYTEST_ARGS ?= -n 2
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench clean
+CUDA ?= cu124
+
+.PHONY: demo test install install-gpu lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+install-gpu: $(BIN)/python
+	$(BIN)/pip install -q torch --index-url https://download.pytorch.org/whl/$(CUDA)
+	$(BIN)/pip install -q -e ".[test,ray]"
+	touch $(VENV)/.installed
 
 demo: install
 	$(BIN)/sslab reproduce --quick
