@@ -4,9 +4,9 @@ import runpy
 import sys
 from pathlib import Path
 
-here = Path(__file__).parent
 import torch
 
+here = Path(__file__).parent
 compile_flag = [] if torch.cuda.is_available() else ["--no-compile"]  # inductor on 2 CPU cores: minutes
 for script, args in (
     ("pair_distances.py", []),

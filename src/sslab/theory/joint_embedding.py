@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -29,12 +30,19 @@ from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power
 
 @dataclass
 class ViewMoments:
-    """Paper-normalised moments: X (d×n), X̄ = E[τ(X)] (d×n), S, G (d×d)."""
+    """Paper-normalised moments: X (d×n), X̄ = E[τ(X)] (d×n), S, G = X̄X̄ᵀ/n (d×d), and the
+    cross moment A = X X̄ᵀ / n (computed once, on first use; it is G when X̄ is X)."""
 
     X: torch.Tensor
     Xbar: torch.Tensor
     S: torch.Tensor
     G: torch.Tensor
+
+    @cached_property
+    def A(self) -> torch.Tensor:
+        if self.Xbar is self.X:
+            return self.G
+        return self.X @ self.Xbar.T / self.X.shape[1]
 
     @classmethod
     def from_view_moments(cls, X: torch.Tensor, s_view: torch.Tensor, g_view: torch.Tensor) -> ViewMoments:
@@ -83,7 +91,7 @@ def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     d, n = m.X.shape
     check_width(k, d, "data dimension")
     if d >= dense_below:
-        A = m.X @ m.Xbar.T / n
+        A = m.A
         L = _cholesky(m.S)
         M = torch.linalg.solve_triangular(L, A.T, upper=False)  # A S⁻¹ Aᵀ = Mᵀ M
         try:
@@ -95,7 +103,7 @@ def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
             E = (torch.linalg.solve_triangular(L.T, M @ R, upper=True) / phi).T
             return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
     s_inv_half = psd_power(m.S, -0.5)
-    M = (m.X @ m.Xbar.T / n) @ s_inv_half
+    M = m.A @ s_inv_half
     R, phi, Pt = torch.linalg.svd(M)
     E = Pt[:k] @ s_inv_half
     D = R[:, :k] * phi[:k]
@@ -140,7 +148,7 @@ def rc_loss(m: ViewMoments, E: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
     """(1/n) Σ E‖x − D E τ(x)‖² = (1/n)‖X‖² − 2 tr(D E X̄Xᵀ)/n + tr(D E S Eᵀ Dᵀ)."""
     n = m.X.shape[1]
     DE = D @ E
-    return m.X.pow(2).sum() / n - 2 * (DE * (m.X @ m.Xbar.T / n)).sum() + (DE @ m.S * DE).sum()
+    return m.X.pow(2).sum() / n - 2 * (DE * m.A).sum() + (DE @ m.S * DE).sum()
 
 
 def je_invariance(m: ViewMoments, W: torch.Tensor) -> torch.Tensor:
