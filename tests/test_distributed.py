@@ -211,3 +211,40 @@ def test_bf16_autocast_on_cpu_trains_close_to_fp32() -> None:
         losses[precision] = train(method, images, cfg).history[-1]["loss"]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=5e-2)
     assert losses["bf16"] != losses["fp32"]  # autocast did run in reduced precision
+
+
+def test_global_batch_sampler_shards_tile_the_single_process_batches() -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from sslab.train.sampler import GlobalBatchSampler
+
+    one = GlobalBatchSampler(50, 8, seed=3, world=distributed.World(0, 1))
+    shards = [GlobalBatchSampler(50, 8, seed=3, world=distributed.World(r, 4)) for r in range(4)]
+    for epoch in (0, 1):
+        for s in (one, *shards):
+            s.set_epoch(epoch)
+        assert len(one) == 6
+        for i, batch in enumerate(one):
+            assert torch.cat([s.batch(i) for s in shards]).tolist() == batch
+    first = list(GlobalBatchSampler(50, 8, seed=3, world=distributed.World(0, 1)))
+    assert first != list(one)  # a new epoch is a new order
+    loader = DataLoader(TensorDataset(torch.arange(50)), batch_sampler=shards[2])
+    assert [b[0].tolist() for b in loader] == [s.tolist() for s in map(shards[2].batch, range(6))]
+
+
+@pytest.mark.slow
+def test_compiled_model_parts_match_eager_on_cpu() -> None:
+    """torch.compile (inductor, CPU) of encoder and decoder: loss and gradients as eager."""
+    from sslab.train.loop import compile_parts
+
+    results = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        method = build_method("mae", VIT)
+        if compiled:
+            compile_parts(method)
+        x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+        out = method(x, step_generator(0, 3))
+        out["loss"].backward()
+        results.append({"loss": out["loss"].detach(), **{n: p.grad for n, p in method.named_parameters()}})
+    _assert_close(results[1], results[0], rtol=1e-5, atol=1e-7)

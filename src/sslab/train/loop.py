@@ -3,15 +3,14 @@
 AdamW; learning rate with linear warmup then cosine decay to ``min_lr``
 (lr_t = base · t/warmup for t < warmup, else min + (base − min)·½(1 + cos(π·progress)));
 gradient-norm clipping; TensorBoard scalars; atomic checkpoints every N epochs; exact
-resume. Randomness is a pure function of (seed, epoch, step): the data order of epoch e is
-randperm(N) under seed (seed, e), and the views of step s use a generator seeded with
-(seed, s). A resumed run therefore replays exactly what the uninterrupted run would have
+resume. Randomness is a pure function of (seed, epoch, step) (:mod:`sslab.train.sampler`):
+the data order of epoch e is randperm(N) under seed (seed, e), and the views of step s use a
+generator seeded with (seed, s). A resumed run therefore replays exactly what the uninterrupted run would have
 done, whatever the moment it was killed.
 
 Data parallel (under ``torchrun``, see :mod:`sslab.distributed`): ``batch_size`` is the
 global batch; the epoch order is the same permutation on every rank and rank r takes the
-contiguous block r of each global batch (a DistributedSampler whose per-epoch seed is
-(seed, epoch) and whose shards tile the single-process batch). The model is wrapped in
+contiguous block r of each global batch (:class:`GlobalBatchSampler`). The model is wrapped in
 DistributedDataParallel; only rank 0 writes TensorBoard logs and checkpoints (atomically,
 followed by a barrier); every rank resumes from the same file. Because the data order,
 masks and views are functions of the global step, a run may resume on a different number of
@@ -38,6 +37,7 @@ from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
 from sslab.progress import console, track
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, save_checkpoint
+from sslab.train.sampler import GlobalBatchSampler, step_generator
 
 
 @dataclass
@@ -79,10 +79,6 @@ class TrainState:
     partial: dict[str, float] = field(default_factory=dict)  # running sums of an unfinished epoch
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
-
-
 def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     total = cfg.epochs * steps_per_epoch
     warm = cfg.warmup_epochs * steps_per_epoch
@@ -90,13 +86,6 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
         return cfg.lr * (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
     return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def shard_rows(order: torch.Tensor, step_in_epoch: int, batch_size: int, world: distributed.World) -> torch.Tensor:
-    """Indices of this rank's block of global batch ``step_in_epoch`` of an epoch ``order``."""
-    local = batch_size // world.size
-    start = step_in_epoch * batch_size + world.rank * local
-    return order[start : start + local]
 
 
 def compile_parts(method: nn.Module) -> None:
@@ -133,15 +122,9 @@ def train(
     ``evaluate(method)`` is called every ``cfg.eval_every`` epochs (online probe).
     ``stop_after_steps`` ends the call early (tests of resume).
     """
-    n = images.shape[0]
-    steps_per_epoch = n // cfg.batch_size
-    if steps_per_epoch < 1:
-        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {n} training images")
     world = distributed.world()
-    if cfg.batch_size % world.size:
-        raise ConfigError(
-            f"batch_size={cfg.batch_size} (the global batch) must be divisible by the {world.size} processes"
-        )
+    sampler = GlobalBatchSampler(images.shape[0], cfg.batch_size, cfg.seed, world)
+    steps_per_epoch = len(sampler)
     device = distributed.resolve_device(cfg.device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
@@ -202,7 +185,7 @@ def train(
     total_steps = cfg.epochs * steps_per_epoch
     epochs = range(state.epoch, cfg.epochs)
     for epoch in track(epochs, "epochs", total=len(epochs)) if world.is_main else epochs:
-        order = torch.randperm(n, generator=step_generator(cfg.seed, 10**9 + epoch))
+        sampler.set_epoch(epoch)
         first = max(state.step - epoch * steps_per_epoch, 0)  # > 0 only when resuming mid-epoch
         sums: dict[str, float] = dict(state.partial) if first else {}
         t0 = time.perf_counter()
@@ -211,7 +194,7 @@ def train(
             lr = lr_at(cfg, step, steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = images[shard_rows(order, i, cfg.batch_size, world)].to(device, non_blocking=True)
+            batch = images[sampler.batch(i)].to(device, non_blocking=True)
             with autocast:
                 out = model(batch, step_generator(cfg.seed, step))
             loss = out["loss"]
