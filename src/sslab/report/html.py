@@ -27,31 +27,27 @@ pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.meta{color:
 """
 
 
-def collect_latest(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The newest readable result.json of each experiment (directory names sort by time)."""
+def _newest(runs_dir: Path, pattern: str, skip=lambda record: False) -> list[tuple[Path, dict[str, Any]]]:
+    """The newest readable record matching ``pattern`` per experiment (directory names sort by time)."""
     latest: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path in sorted(Path(runs_dir).glob("*/*/result.json")):
+    for path in sorted(Path(runs_dir).glob(pattern)):
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        name = record.get("experiment", path.parent.parent.name)
-        if record.get("status") == "running" or record.get("sweep"):
-            continue  # sweep points are shown in the sweeps section
-        latest[name] = (path.parent, record)
+        if not skip(record):
+            latest[record.get("experiment", path.parent.parent.name)] = (path.parent, record)
     return [latest[k] for k in sorted(latest)]
+
+
+def collect_latest(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The newest finished result.json of each experiment; sweep points are shown with their sweep."""
+    return _newest(runs_dir, "*/*/result.json", lambda r: r.get("status") == "running" or bool(r.get("sweep")))
 
 
 def collect_sweeps(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     """The newest readable sweep.json of each experiment."""
-    latest: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path in sorted(Path(runs_dir).glob("sweeps/*/*/sweep.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        latest[record.get("experiment", path.parent.parent.name)] = (path.parent, record)
-    return [latest[k] for k in sorted(latest)]
+    return _newest(runs_dir, "sweeps/*/*/sweep.json")
 
 
 def render_sweeps(sweeps: list[tuple[Path, dict[str, Any]]]) -> str:
