@@ -66,6 +66,29 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     assert not (tmp_path / "alignment").exists(), "a rejected config must not create a run"
 
 
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--nproc", "3", "--batch-size", "64"], "must be divisible by --nproc 3"),
+        (["--nproc", "0"], "--nproc=0"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--precision", "fp8"], "--precision=fp8"),
+    ],
+)
+def test_train_rejects_bad_runtime_options_before_launching(tmp_path, args, needle):
+    res = invoke("train", "mae", "--epochs", "1", "--out", str(tmp_path / "t"), *args)
+    assert res.exit_code == 2 and needle in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_sweep_cli_rejects_bad_grid_and_seeds(tmp_path):
+    cases = ((["--grid", "k"], "--grid expects key=v1,v2"), (["--grid", "k=10", "--seeds", "a"], "--seeds"))
+    for args, needle in cases:
+        res = invoke("sweep", "linear-limits", "--out", str(tmp_path), *args)
+        assert res.exit_code == 2 and needle in " ".join(res.output.split()), res.output
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_experiment(tmp_path):
     res = invoke("run", "nope", "--out", str(tmp_path))
     assert res.exit_code == 2 and "unknown experiment 'nope'" in res.output

@@ -26,6 +26,8 @@ class DeepConfig(ExperimentConfig):
     mask_ratio: float = Field(0.75, ge=0, lt=1)
     seeds: int = Field(3, ge=1, le=100, description="number of seeds (mean ± std)")
     finetune_epochs: int = Field(15, ge=0, le=10_000)
+    device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$", description="pre-training device")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast during pre-training")
 
     @model_validator(mode="after")
     def _patch_tiles_image(self) -> DeepConfig:
@@ -53,6 +55,8 @@ def train_config(cfg: DeepConfig, seed: int, **extra) -> TrainConfig:
         seed=seed,
         checkpoint_every=max(1, cfg.epochs),
         tensorboard=False,
+        device=cfg.device,
+        precision=cfg.precision,
         **extra,
     )
 

@@ -66,8 +66,13 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
 
         --batch-size is the global batch, split evenly over the processes.
         """
+        from sslab.distributed import resolve_device
+
         if nproc < 1:
             raise ConfigError(f"bad value --nproc={nproc}: must be >= 1")
+        if batch_size % nproc:
+            raise ConfigError(f"--batch-size {batch_size} (the global batch) must be divisible by --nproc {nproc}")
+        resolve_device(device)  # a bad or unavailable device fails here, before any process starts
         if nproc > 1 and not distributed_launch():
             raise typer.Exit(relaunch_with_torchrun(ctx, nproc))
         if precision not in ("fp32", "bf16"):

@@ -68,7 +68,8 @@ def pretrain_and_evaluate(
     finetune_epochs: int = 0,
     track_linear: bool = False,
 ) -> EvalResult:
-    """Pre-train on the train split's images, evaluate with the protocol above."""
+    """Pre-train on the train split's images (on ``train_cfg.device``), evaluate with the
+    protocol above on the CPU; the returned method lives on the CPU."""
     torch.manual_seed(train_cfg.seed)
     method = build_method(method_name, vit, **(method_kwargs or {}))
     run_config = {"method": method_name, "vit": vit.to_dict(), "method_kwargs": method_kwargs or {}}
@@ -80,6 +81,7 @@ def pretrain_and_evaluate(
             return {"linear": lin, "knn": knn}
 
     state = train(method, splits.train.images, train_cfg, out_dir, run_config=run_config, evaluate=evaluate)
+    method.cpu()  # evaluation (and the experiments' own probes) run on CPU tensors
     linear, knn, fte = evaluate_encoder(method.encoder, splits, train_cfg.seed)
     ft = None
     if finetune_epochs > 0:
