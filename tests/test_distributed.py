@@ -23,6 +23,7 @@ METHOD_KWARGS = {
     "umae": {"mask_ratio": 0.5, "uniformity_weight": 0.3},
     "umae-gram": {"mask_ratio": 0.5, "uniformity_weight": 0.3, "uniformity_form": "gram"},
     "simclr": {"augment": Augment(flip=True, noise_std=0.1)},
+    "simclr-plain": {"augment": Augment(noise_std=0.1)},
     "latent": {},
 }
 VIT = ViTConfig(image_size=8, patch=2, dim=32, depth=2, heads=4, decoder_dim=16, decoder_heads=4)
@@ -118,15 +119,19 @@ def _naive_gather_worker(out_dir: str) -> None:
         torch.save(result, Path(out_dir) / "naive.pt")
 
 
+TRAJECTORY_METHODS = ("simclr-plain", "latent", "umae")  # global BatchNorm, EMA target, gathered uniformity
+
+
 def _train_worker(out_dir: str, steps: int, resume: bool) -> None:
-    method, images = _tiny_training_problem()
-    train(method, images, _tiny_cfg(), Path(out_dir), resume=resume, stop_after_steps=steps)
+    for name in TRAJECTORY_METHODS:
+        method, images = _tiny_training_problem(name)
+        train(method, images, _tiny_cfg(), Path(out_dir) / name, resume=resume, stop_after_steps=steps)
 
 
-def _tiny_training_problem() -> tuple[torch.nn.Module, torch.Tensor]:
+def _tiny_training_problem(name: str = "simclr") -> tuple[torch.nn.Module, torch.Tensor]:
     torch.set_default_dtype(torch.float64)
     torch.manual_seed(0)
-    method = build_method("simclr", VIT, augment=Augment(noise_std=0.1))
+    method = build_method(name.split("-")[0], VIT, **METHOD_KWARGS[name])
     images = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     return method, images
 
@@ -151,14 +156,15 @@ def test_training_on_two_processes_follows_the_one_process_trajectory_and_resume
         _train_worker(str(mixed), 6, True)  # ... resumed on 1 process
     finally:
         torch.set_default_dtype(previous)
-    # AdamW turns roundoff-sized gradients of parameters whose true gradient is zero (the
-    # encoder's last LayerNorm bias, cancelled by the projector's BatchNorm) into updates of
-    # order lr·g/ε ≈ 1e-10, hence the absolute floor; every other parameter agrees to 1e-6.
-    reference = _final_state(one)
-    _assert_close(_final_state(two), reference, atol=1e-8)
-    _assert_close(_final_state(mixed), reference, atol=1e-8)
-    ck = torch.load(mixed / "checkpoint.pt", weights_only=False)
-    assert ck["step"] == 6 and ck["world_size"] == 1
+    # AdamW turns roundoff-sized gradients of parameters whose true gradient is zero (e.g. the
+    # encoder's last LayerNorm bias under SimCLR, cancelled by the projector's BatchNorm) into
+    # updates of order lr·g/ε ≈ 1e-10, hence the absolute floor; the rest agrees to 1e-6.
+    for name in TRAJECTORY_METHODS:
+        reference = _final_state(one / name)
+        _assert_close(_final_state(two / name), reference, atol=1e-8)
+        _assert_close(_final_state(mixed / name), reference, atol=1e-8)
+        ck = torch.load(mixed / name / "checkpoint.pt", weights_only=False)
+        assert ck["step"] == 6 and ck["world_size"] == 1
 
 
 def test_global_batch_must_split_evenly(tmp_path: Path) -> None:
@@ -199,6 +205,29 @@ def test_cli_nproc_two_launches_torchrun_and_resumes_on_one_process(tmp_path: Pa
     assert torch.load(out / "checkpoint.pt", weights_only=False)["world_size"] == 2
     again = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "already finished 1 epochs" in " ".join(again.stderr.split())
+
+
+@pytest.mark.slow
+def test_two_nodes_meet_through_torchrun_rendezvous(tmp_path: Path) -> None:
+    """Two torchrun invocations (one process each) on this host, joined by c10d rendezvous, as
+    on two machines (README, "Many machines")."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    endpoint = f"127.0.0.1:{distributed.free_port()}"
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+           "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "sslab-test",
+           "-m", "sslab", "train", "mae", "--epochs", "1", "--batch-size", "64", "--eval-every", "0",
+           "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), [err[-1500:] for _, err in outputs]
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
 
 
 def test_bf16_autocast_on_cpu_trains_close_to_fp32() -> None:

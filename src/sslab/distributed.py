@@ -58,7 +58,7 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
 
 
-def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> tuple[World, torch.device]:
+def init_from_env(device: str = "auto", timeout_s: float = 1800.0) -> tuple[World, torch.device]:
     """Join the process group described by torchrun's environment variables (if any).
 
     Backend: NCCL when the chosen device is CUDA, gloo otherwise. Returns the world and the
