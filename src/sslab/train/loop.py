@@ -5,8 +5,8 @@ AdamW; learning rate with linear warmup then cosine decay to ``min_lr``
 gradient-norm clipping; TensorBoard scalars; atomic checkpoints every N epochs; exact
 resume. Randomness is a pure function of (seed, epoch, step) (:mod:`sslab.train.sampler`):
 the data order of epoch e is randperm(N) under seed (seed, e), and the views of step s use a
-generator seeded with (seed, s). A resumed run therefore replays exactly what the uninterrupted run would have
-done, whatever the moment it was killed.
+generator seeded with (seed, s). A resumed run therefore replays exactly what the
+uninterrupted run would have done, whatever the moment it was killed.
 
 Data parallel (under ``torchrun``, see :mod:`sslab.distributed`): ``batch_size`` is the
 global batch; the epoch order is the same permutation on every rank and rank r takes the
