@@ -31,7 +31,7 @@ def test_eckart_young_optimum_and_gradient_descent_reaches_it():
 
     for _ in range(5):
         opt.step(closure)
-    gd = float((A - U @ V.T).pow(2).sum())
+    gd = float((A - U @ V.T).pow(2).sum().detach())
     assert best <= gd * (1 + 1e-9) and abs(gd - best) / best < 1e-6
 
 

@@ -145,7 +145,7 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     grid = patchify(reference, patch).mean(-1)  # (N, L)
     which = int(grid.var(0).argmax())
     edges = torch.quantile(grid[:, which], torch.linspace(0, 1, bins + 1)[1:-1])
-    return torch.bucketize(patchify(images, patch).mean(-1)[:, which], edges)
+    return torch.bucketize(patchify(images, patch).mean(-1)[:, which].contiguous(), edges)
 
 
 @register(
