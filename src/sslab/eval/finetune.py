@@ -1,6 +1,11 @@
 """End-to-end fine-tuning: the pre-trained encoder plus a linear head, trained with
 cross-entropy (AdamW, one warm-up epoch then cosine) on the train split; the reported number is the test
-accuracy after the last epoch (fixed budget, never the best epoch)."""
+accuracy after the last epoch (fixed budget, never the best epoch).
+
+Before testing, the head's BatchNorm statistics are recomputed exactly on the final features
+of the whole train split ("precise BN"): with a short budget the running averages would still
+remember their initial variance of 1, which for pre-trained features of small spread shrinks
+every test feature towards the mean and collapses the predictions to one class."""
 
 from __future__ import annotations
 
@@ -51,6 +56,12 @@ def finetune(
             opt.step()
             step += 1
     enc.eval()
+    with torch.no_grad():
+        bn = head[0]
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the whole pass
+        feats = torch.cat([enc.features(train_x[i : i + 512]) for i in range(0, n, 512)])
+        bn(feats)  # one batch of all N rows: mean and unbiased variance of the train features
     head.eval()
     with torch.no_grad():
         pred = torch.cat([head(enc.features(test_x[i : i + 512])).argmax(1) for i in range(0, len(test_x), 512)])

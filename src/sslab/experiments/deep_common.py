@@ -67,6 +67,24 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def beats(a: float, b: float, n_test: int) -> bool:
+    """Accuracy a is higher than b by more than one test image (1/n_test): the smallest
+    difference the test set can resolve; a strict ``a > b`` would count roundoff as a win."""
+    return a - b > 1 / n_test
+
+
+def paired_gain(new: list[float], old: list[float], resolution: float) -> tuple[float, float, bool]:
+    """Mean over seeds of new − old (same seeds), its standard error, and whether the gain is
+    real: larger than both its standard error and ``resolution`` (e.g. one test image, 1/N_test).
+    A strict ``mean(new) > mean(old)`` would call a roundoff-level difference an improvement."""
+    import statistics
+
+    diffs = [a - b for a, b in zip(new, old, strict=True)]
+    gain = statistics.fmean(diffs)
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    return gain, se, gain > max(se, resolution)
+
+
 def pm(values: list[float]) -> str:
     m, s = mean_std(values)
     return f"{100 * m:.1f} ± {100 * s:.1f}"

@@ -19,7 +19,7 @@ from pydantic import Field
 from sslab.data.patches import patchify, unpatchify
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
-from sslab.experiments.deep_common import DeepConfig, deep_setup, mean_std, pm, train_config
+from sslab.experiments.deep_common import DeepConfig, deep_setup, mean_std, paired_gain, pm, train_config
 from sslab.progress import track
 from sslab.train.pipeline import pretrain_and_evaluate
 
@@ -95,19 +95,25 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
         if seed == ctx.seed:
             stats = (splits.info["pixel_mean"][0], splits.info["pixel_std"][0])
             reconstruction_grid(res.method, splits.test.images[:10], ctx, m, seed, *stats)
-    lin_gain = mean_std(results["umae"]["linear"])[0] - mean_std(results["mae"]["linear"])[0]
+    one_image = 1 / len(splits.test.labels)
+    lin_gain, lin_se, lin_up = paired_gain(results["umae"]["linear"], results["mae"]["linear"], one_image)
+    knn_gain, knn_se, knn_up = paired_gain(results["umae"]["knn"], results["mae"]["knn"], one_image)
     numbers: dict[str, object] = {
         "per_seed": results,
         "linear_gain": lin_gain,
+        "linear_gain_se": lin_se,
+        "knn_gain": knn_gain,
+        "knn_gain_se": knn_se,
         "vit": vit.to_dict(),
         "paper_reference": PAPER,
         "summary": {m: {k: pm(v) for k, v in r.items() if v} for m, r in results.items()},
     }
     claims = [
         Claim(
-            "U-MAE improves linear-probe accuracy over MAE",
-            lin_gain > 0,
-            f"linear MAE {pm(results['mae']['linear'])} vs U-MAE {pm(results['umae']['linear'])} "
+            "U-MAE improves linear-probe accuracy over MAE (paired gain > its standard error and one test image)",
+            lin_up,
+            f"linear MAE {pm(results['mae']['linear'])} vs U-MAE {pm(results['umae']['linear'])}, "
+            f"paired gain {100 * lin_gain:+.2f} ± {100 * lin_se:.2f} pt "
             f"({cfg.seeds} seeds, {cfg.epochs} epochs, λ={cfg.uniformity_weight}, {cfg.uniformity_form}); "
             f"paper CIFAR-10 ViT-T 52.0 → 69.4",
         ),
@@ -126,9 +132,10 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
         )
     claims.append(
         Claim(
-            "U-MAE improves kNN accuracy over MAE",
-            mean_std(results["umae"]["knn"])[0] > mean_std(results["mae"]["knn"])[0],
-            f"kNN MAE {pm(results['mae']['knn'])} vs U-MAE {pm(results['umae']['knn'])}",
+            "U-MAE improves kNN accuracy over MAE (paired gain > its standard error and one test image)",
+            knn_up,
+            f"kNN MAE {pm(results['mae']['knn'])} vs U-MAE {pm(results['umae']['knn'])}, "
+            f"paired gain {100 * knn_gain:+.2f} ± {100 * knn_se:.2f} pt",
         )
     )
     fig, ax = plt.subplots(figsize=(6, 3.6))
