@@ -65,17 +65,11 @@ def init_from_env(device: str = "auto", timeout_s: float = 1800.0) -> tuple[Worl
     device this rank computes on (``cuda:LOCAL_RANK`` on GPUs).
     """
     dev = resolve_device(device)
-    if not launched_by_torchrun() or active():
-        w = world()
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", w.local_rank % max(1, torch.cuda.device_count()))
-        return w, dev
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(dev)
-    backend = "nccl" if dev.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    if launched_by_torchrun() and not active():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     return world(), dev
 
 
@@ -85,13 +79,18 @@ def shutdown() -> None:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a CUDA device without an index becomes
+    ``cuda:LOCAL_RANK`` (one GPU per local process under torchrun, ``cuda:0`` otherwise)."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device} asked for CUDA but this torch build sees no GPU; use --device cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+    return dev
 
 
 def barrier() -> None:

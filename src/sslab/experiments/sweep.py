@@ -81,11 +81,6 @@ def run_point(
     """Run one point (in whatever process or Ray worker this is) and summarise it."""
     from sslab.experiments.runner import run_experiment
 
-    threads = os.environ.get("SSLAB_WORKER_THREADS")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
     run_dir, record = run_experiment(
         name, quick=quick, seed=point.seed, overrides=point.overrides, out_root=out_root, data_dir=data_dir,
         sweep=sweep_id,
@@ -118,9 +113,9 @@ def _materialise(summary: dict[str, Any]) -> None:
 
 
 def _init_worker(threads: int) -> None:
+    """Share the cores: each of the pool's processes gets cores / workers intra-op threads."""
     import torch
 
-    os.environ["SSLAB_WORKER_THREADS"] = str(threads)
     torch.set_num_threads(threads)
 
 
@@ -128,7 +123,7 @@ def _run_local(name, points, quick, out_root, data_dir, sweep_id, workers) -> li
     if workers <= 1:
         return [run_point(name, p, quick, out_root, data_dir, sweep_id, False) for p in track(points, "sweep")]
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: list[dict[str, Any] | None] = [None] * len(points)
@@ -136,8 +131,6 @@ def _run_local(name, points, quick, out_root, data_dir, sweep_id, workers) -> li
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_point, name, p, quick, out_root, data_dir, sweep_id, False): i
                    for i, p in enumerate(points)}
-        from concurrent.futures import as_completed
-
         for fut in track(as_completed(futures), "sweep", total=len(points)):
             results[futures[fut]] = fut.result()
     return [r for r in results if r is not None]

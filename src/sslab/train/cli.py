@@ -66,14 +66,14 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
 
         --batch-size is the global batch, split evenly over the processes.
         """
-        from sslab.distributed import resolve_device
+        from sslab.distributed import launched_by_torchrun, resolve_device
 
         if nproc < 1:
             raise ConfigError(f"bad value --nproc={nproc}: must be >= 1")
         if batch_size % nproc:
             raise ConfigError(f"--batch-size {batch_size} (the global batch) must be divisible by --nproc {nproc}")
         resolve_device(device)  # a bad or unavailable device fails here, before any process starts
-        if nproc > 1 and not distributed_launch():
+        if nproc > 1 and not launched_by_torchrun():
             raise typer.Exit(relaunch_with_torchrun(ctx, nproc))
         if precision not in ("fp32", "bf16"):
             raise ConfigError(f"bad value --precision={precision}: use fp32 or bf16")
@@ -131,11 +131,6 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
             distributed.barrier()
         finally:
             distributed.shutdown()
-
-    def distributed_launch() -> bool:
-        from sslab.distributed import launched_by_torchrun
-
-        return launched_by_torchrun()
 
     def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
         """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""

@@ -126,8 +126,6 @@ def train(
     sampler = GlobalBatchSampler(images.shape[0], cfg.batch_size, cfg.seed, world)
     steps_per_epoch = len(sampler)
     device = distributed.resolve_device(cfg.device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
     method.to(device)
     full_config = {"train": asdict(cfg), "run": run_config or {}}
     opt = torch.optim.AdamW(_param_groups(method, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
