@@ -18,28 +18,11 @@ import time
 
 import torch
 
+from mae_step import matmul_peak, sync  # benchmarks/ is on sys.path when a script here runs
 from sslab.methods import build_method
 from sslab.models import vit_config
 from sslab.models.vit import decoder_flops, encoder_flops
 from sslab.train.loop import compile_parts, step_generator
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 4096, reps: int = 10) -> float:
-    n = n if device.type == "cuda" else 2048
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    sync(device)
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def run_variant(vit, x: torch.Tensor, bf16: bool, compiled: bool, steps: int) -> tuple[float, float]:
@@ -80,7 +63,8 @@ def main() -> None:
         variants += [("fp32+compile", False, True), ("bf16+compile", True, True)]
     results = {name: run_variant(vit, x, bf16, comp, args.steps) for name, bf16, comp in variants}
     flops = 3 * args.batch * (encoder_flops(vit, round(vit.num_patches * 0.25)) + decoder_flops(vit))
-    peaks = {False: matmul_peak(device, torch.float32), True: matmul_peak(device, torch.bfloat16)}
+    n, reps = (4096, 10) if device.type == "cuda" else (1024, 3)  # CPU bf16 matmul runs at ~1 GFLOP/s
+    peaks = {False: matmul_peak(n, reps, device, torch.float32), True: matmul_peak(n, reps, device, torch.bfloat16)}
     name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"MAE step, ViT-Tiny-like, batch {args.batch}, {name_dev}, torch {torch.__version__}")
     print(f"dense matmul peak measured here: fp32 {peaks[False] / 1e12:.2f} TFLOP/s, bf16 {peaks[True] / 1e12:.2f}")
