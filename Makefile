@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 
 CUDA ?= cu124
 
-.PHONY: demo test install install-gpu lint bench clean
+.PHONY: demo test test-all install install-gpu lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: install
 	@echo "Report: runs/report/index.html"
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q $(PYTEST_ARGS) -m "not slow"
+
+test-all: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 

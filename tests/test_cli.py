@@ -29,7 +29,8 @@ def test_run_writes_result_schema_and_figure(alignment_run):
     for key in ("experiment", "version", "seed", "quick", "config", "numbers", "claims", "figures", "seconds"):
         assert key in rec
     assert rec["status"] == "ok" and rec["seed"] == 3 and rec["quick"] is True
-    assert all(set(c) == {"name", "held", "evidence"} for c in rec["claims"])
+    assert all(set(c) == {"name", "verdict", "held", "test", "evidence"} for c in rec["claims"])
+    assert all(c["held"] == (c["verdict"] == "held") for c in rec["claims"])
     assert (run_dir / rec["figures"][0]).stat().st_size > 1000
     assert (run_dir / "log.txt").read_text().count("claim") == len(rec["claims"])
 

@@ -99,7 +99,10 @@ def _print_result(run_dir: Path, record: dict[str, Any]) -> None:
     if status != "ok":
         console.print(f"  [red]{escape(str(record.get('error')))}[/]", highlight=False)
     for c in record.get("claims", []):
-        mark = "[green]held[/]" if c["held"] else "[yellow]not held[/]"
+        from sslab.report.html import verdict_of
+
+        v = verdict_of(c)
+        mark = {"held": "[green]held[/]", "not held": "[yellow]not held[/]"}.get(v, f"[dim]{v}[/]")
         console.print(f"  {mark}  {escape(c['name'])}: {escape(c['evidence'])}", highlight=False)
 
 

@@ -18,6 +18,7 @@ MODULES = (
     "je_vs_recon",
     "je_vs_recon_deep",
     "mask_ratio",
+    "mask_ratio_probe",
     "vit_global_local",
 )
 

@@ -13,19 +13,42 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from sslab.config import ExperimentConfig
 from sslab.io import atomic_write_bytes
+from sslab.stats import VERDICTS, Verdict
 
 
 @dataclass
 class Claim:
-    """A paper claim checked on this data: did it hold, and the numbers that say so."""
+    """A paper claim checked on this data.
+
+    ``verdict`` is ``held`` / ``not held`` / ``inconclusive`` (a bool is accepted for exact,
+    deterministic checks and mapped to held / not held). ``test`` is the pre-registered test:
+    the statistic, its margin and the seeds, written next to the claim text before the run.
+    ``evidence`` gives the numbers that decided it."""
 
     name: str
-    held: bool
+    verdict: Verdict | bool
     evidence: str
+    test: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.verdict, bool | np.bool_):
+            self.verdict = "held" if bool(self.verdict) else "not held"
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @property
+    def held(self) -> bool:
+        return self.verdict == "held"
+
+    def record(self) -> dict[str, Any]:
+        """JSON form in result.json: name, verdict, held (== verdict is held), test, evidence."""
+        return {"name": self.name, "verdict": self.verdict, "held": self.held, "test": self.test,
+                "evidence": self.evidence}
 
 
 @dataclass

@@ -5,7 +5,7 @@ A failing experiment still writes a result with ``status: "failed"`` and the err
 ``sslab reproduce`` goes on and the report shows the failure.
 
 result.json: {"experiment", "version", "status", "seed", "quick", "config", "overrides", "sweep", "numbers",
-"claims": [{"name", "held", "evidence"}], "figures", "headline", "seconds", "error"?}
+"claims": [{"name", "verdict", "held", "test", "evidence"}], "figures", "headline", "seconds", "error"?}
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +91,13 @@ def run_experiment(
         record.update(
             status="ok",
             numbers=result.numbers,
-            claims=[asdict(c) for c in result.claims],
+            claims=[c.record() for c in result.claims],
             figures=list(dict.fromkeys(ctx.figures + result.figures)),
             headline=result.headline,
             notes=result.notes,
         )
         for c in result.claims:
-            logger.info("claim %s: %s (%s)", "HELD" if c.held else "NOT HELD", c.name, c.evidence)
+            logger.info("claim %s: %s (%s)", c.verdict.upper(), c.name, c.evidence)
     except (Exception, KeyboardInterrupt) as exc:
         error = exc
         one_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

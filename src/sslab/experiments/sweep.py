@@ -93,7 +93,7 @@ def run_point(
         "seconds": record["seconds"],
         "headline": record.get("headline"),
         "numbers": _scalars(record.get("numbers", {})),
-        "claims_held": sum(bool(c["held"]) for c in record.get("claims", [])),
+        "claims_held": sum(bool(c.get("held")) for c in record.get("claims", [])),
         "claims_total": len(record.get("claims", [])),
         "error": record.get("error"),
         "host": os.uname().nodename,

@@ -21,7 +21,7 @@ padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}.held{color:#0a7d28;font-weight:600}.not{color:#b45309;font-weight:600}
+th{background:#f4f4f4}.held{color:#0a7d28;font-weight:600}.not{color:#b45309;font-weight:600}.inc{color:#555;font-style:italic}
 .failed{color:#c0152f;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.meta{color:#666;font-size:.9em}
 """
@@ -88,10 +88,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _status_cell(held: bool | None, failed: bool) -> str:
+def verdict_of(claim: dict[str, Any]) -> str:
+    """A claim record's verdict; records written before verdicts were three-valued carry only ``held``."""
+    if "verdict" in claim:
+        return str(claim["verdict"])
+    return "held" if claim.get("held") else "not held"
+
+
+_VERDICT_CLASS = {"held": "held", "not held": "not", "inconclusive": "inc", "no claim": "inc"}
+
+
+def _status_cell(verdict: str | None, failed: bool) -> str:
     if failed:
         return '<td class="failed">failed</td>'
-    return '<td class="held">held</td>' if held else '<td class="not">not held</td>'
+    v = verdict or "no claim"
+    return f'<td class="{_VERDICT_CLASS.get(v, "inc")}">{html.escape(v)}</td>'
 
 
 def _headline(record: dict[str, Any]) -> str:
@@ -124,7 +135,9 @@ def render(
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
         f"<p class='meta'>sslab {__version__} · built {datetime.now(UTC):%Y-%m-%d %H:%M UTC} · "
         f"{len(entries)} experiments. Each row is one claim of a paper checked on the data named in "
-        "its section; 'not held' means it did not hold at this scale with these settings.</p>",
+        "its section. Verdicts: 'held' and 'not held' are decided by the pre-registered test shown "
+        "next to each claim; 'inconclusive' means the seeds could not tell, or the deep runs did not "
+        "beat the random-init encoder.</p>",
         "<h2>Summary</h2><table><tr><th>experiment</th><th>claim</th><th>status</th><th>key number</th>"
         "<th>seed</th><th>mode</th><th>seconds</th></tr>",
     ]
@@ -137,12 +150,12 @@ def render(
             err = html.escape(str(rec.get("error", "unknown error")))
             parts.append(f"<tr><td>{link}</td><td>{err}</td>{_status_cell(None, True)}<td></td>{tail}</tr>")
             continue
-        claims = rec.get("claims") or [{"name": "(no claim)", "held": True, "evidence": ""}]
+        claims = rec.get("claims") or [{"name": "(this experiment states no claim)", "verdict": "no claim"}]
         for i, c in enumerate(claims):
             first = i == 0
             parts.append(
                 f"<tr><td>{link if first else ''}</td><td>{html.escape(c['name'])}</td>"
-                f"{_status_cell(c['held'], False)}<td>{_headline(rec) if first else ''}</td>"
+                f"{_status_cell(verdict_of(c), False)}<td>{_headline(rec) if first else ''}</td>"
                 f"{tail if first else '<td></td><td></td><td></td>'}</tr>"
             )
     parts.append("</table>")
@@ -161,11 +174,11 @@ def render(
         if rec.get("notes"):
             parts.append(f"<p>{html.escape(rec['notes'])}</p>")
         if rec.get("claims"):
-            parts.append("<table><tr><th>claim</th><th>status</th><th>evidence</th></tr>")
+            parts.append("<table><tr><th>claim</th><th>verdict</th><th>pre-registered test</th><th>evidence</th></tr>")
             for c in rec["claims"]:
                 parts.append(
-                    f"<tr><td>{html.escape(c['name'])}</td>{_status_cell(c['held'], False)}"
-                    f"<td>{html.escape(c['evidence'])}</td></tr>"
+                    f"<tr><td>{html.escape(c['name'])}</td>{_status_cell(verdict_of(c), False)}"
+                    f"<td>{html.escape(c.get('test') or '—')}</td><td>{html.escape(c['evidence'])}</td></tr>"
                 )
             parts.append("</table>")
         for fig in rec.get("figures", []):
