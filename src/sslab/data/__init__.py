@@ -1,6 +1,7 @@
 """Datasets (real and synthetic), seeded splits, patchify/unpatchify.
 
-:func:`load_dataset` is the one entry point: ``digits`` (bundled, default), ``cifar10``,
+:func:`load_dataset` is the one entry point: ``digits`` (bundled, default), ``mnist-5k`` and
+``animal-mnist`` (read from installed packages, see :mod:`sslab.data.packaged`), ``cifar10``,
 ``cifar100``, ``stl10``, ``imagefolder``, or ``auto`` (detect from ``data_dir``).
 """
 
@@ -12,11 +13,12 @@ from sslab.data.cifar import load_cifar10, load_cifar100
 from sslab.data.dataset import ImageDataset, Splits, resize_images, stratified_split
 from sslab.data.digits import digits_splits, load_digits
 from sslab.data.imagefolder import load_image_folder
+from sslab.data.packaged import PACKAGED, packaged_splits
 from sslab.data.patches import check_patch_grid, patch_index_map, patchify, unpatchify
 from sslab.data.stl10 import load_stl10
 from sslab.errors import DataError
 
-DATASETS = ("digits", "cifar10", "cifar100", "stl10", "imagefolder", "auto")
+DATASETS = ("digits", "mnist-5k", "animal-mnist", "cifar10", "cifar100", "stl10", "imagefolder", "auto")
 
 __all__ = [
     "DATASETS",
@@ -69,6 +71,8 @@ def load_dataset(
             name = detect_dataset(Path(data_dir))
     if name == "digits":
         return digits_splits(image_size, split_seed)
+    if name in PACKAGED:
+        return packaged_splits(name, image_size, split_seed)
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if data_dir is None:

@@ -13,7 +13,6 @@ file cannot run code; any defect becomes a one-line DataError.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +20,18 @@ import numpy as np
 import torch
 
 from sslab.data.dataset import ImageDataset, Splits, carve_validation
+from sslab.data.safe_pickle import SafeUnpickler
 from sslab.errors import DataError
 
 CIFAR10_LAYOUT = "cifar-10-batches-py/{data_batch_1..5, test_batch} (python version)"
 CIFAR100_LAYOUT = "cifar-100-python/{train, test} (python version)"
-
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("_codecs", "encode"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
-        if module.startswith("numpy") and name in {"_reconstruct", "scalar"}:
-            from numpy._core import multiarray
-
-            return getattr(multiarray, name)
-        return super().find_class(module, name)
-
 
 def read_pickle_batch(path: Path, layout: str) -> dict[bytes, Any]:
     if not path.is_file():
         raise DataError(f"missing file {path}; expected layout {layout}")
     try:
         with path.open("rb") as fh:
-            obj = _SafeUnpickler(fh, encoding="bytes").load()
+            obj = SafeUnpickler(fh, encoding="bytes").load()
     except Exception as exc:
         raise DataError(
             f"{path} is truncated or corrupt ({type(exc).__name__}); re-extract the archive, "
