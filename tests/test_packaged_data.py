@@ -107,3 +107,23 @@ def test_installed_packages_load_with_fixed_splits(name, n, train):
     again = load_dataset(name)
     assert (again.test.labels == s.test.labels).all()
     assert load_dataset(name, image_size=14).train.image_shape == (1, 14, 14)
+
+
+def test_data_cli_list_json_and_show(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sslab.cli import app
+
+    r = CliRunner().invoke(app, ["data", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert {"digits", "mnist-5k", "animal-mnist", "cifar10", "stl10", "imagefolder"} <= set(rows)
+    assert rows["mnist-5k"]["size"] == 5000 and rows["animal-mnist"]["classes"] == 10
+    out = tmp_path / "grid.png"
+    r = CliRunner().invoke(app, ["data", "show", "digits", "--out", str(out), "--per-class", "3"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(app, ["data", "show", "digits", "--split", "bogus"])
+    assert r.exit_code == 2 and "--split" in r.output

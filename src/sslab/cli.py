@@ -302,6 +302,16 @@ from sslab.train.cli import attach as _attach_training_commands  # noqa: E402 - 
 _attach_training_commands(app, user_errors)
 
 
+def _attach_data_commands() -> None:
+    from sslab.data_cli import data_app, show_dataset
+
+    data_app.command("show")(user_errors(show_dataset))
+    app.add_typer(data_app, name="data")
+
+
+_attach_data_commands()
+
+
 def main() -> None:
     app(prog_name="sslab")
 

@@ -1,0 +1,53 @@
+"""``sslab data list`` and ``sslab data show NAME``: what datasets exist, and what they look like."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sslab.progress import console
+
+data_app = typer.Typer(help="Datasets: list them, or write a grid of samples.", no_args_is_help=True)
+
+
+@data_app.command("list")
+def list_datasets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the catalogue as JSON on stdout.")] = False,
+) -> None:
+    """Every dataset: name, size, resolution, classes, source, licence and what it needs."""
+    from sslab.data.catalog import dataset_catalog
+
+    rows = dataset_catalog()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="sslab datasets")
+    for col in ("name", "size", "resolution", "classes", "source", "licence", "needs"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(str(r[c]) if r[c] is not None else "—" for c in
+                        ("name", "size", "resolution", "classes", "source", "licence", "needs")))
+    console.print(table)
+
+
+def show_dataset(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `sslab data list`).")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write (default: runs/data/NAME.png).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the files of a user dataset.")] = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "train",
+    per_class: Annotated[int, typer.Option(min=1, max=32, help="Images per class row.")] = 8,
+) -> None:
+    """Write a grid of samples (one row per class) of a dataset split as a PNG."""
+    from sslab.data import load_dataset
+    from sslab.data.catalog import save_sample_grid
+    from sslab.errors import ConfigError
+
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"--split {split!r}: choose train, val or test")
+    splits = load_dataset(name, data_dir)
+    path = save_sample_grid(getattr(splits, split), out or Path("runs") / "data" / f"{name}.png", per_class)
+    typer.echo(str(path))
