@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -74,8 +76,28 @@ def init_from_env(device: str = "auto", timeout_s: float = 1800.0) -> tuple[Worl
 
 
 def shutdown() -> None:
+    """Leave the process group cleanly: a barrier first, so that no rank destroys the group
+    while a peer still has collectives in flight, then ``destroy_process_group``."""
     if active():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+def hard_exit(code: int = 0) -> NoReturn:
+    """End a worker process now: flush stdio, then ``os._exit`` without interpreter shutdown.
+
+    The C++ destructors of the communication backend's threads (gloo) run during interpreter
+    shutdown and can abort the process ("terminate called without an active exception",
+    SIGABRT) when such a thread still works. A worker that has written and closed its results
+    skips that phase entirely; the operating system reclaims sockets, memory and threads.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing left to deliver
+            pass
+    os._exit(code)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -139,15 +161,16 @@ def _local_entry(rank: int, fn, nproc: int, port: int, args: tuple) -> None:
     )
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     dist.init_process_group("gloo", rank=rank, world_size=nproc, timeout=datetime.timedelta(seconds=300))
-    try:
-        fn(*args)
-    finally:
-        dist.destroy_process_group()
+    fn(*args)  # an exception propagates to torch.multiprocessing, which reports it to the parent
+    shutdown()
+    hard_exit(0)
 
 
 def run_local(fn, nproc: int, *args) -> None:
     """Run ``fn(*args)`` in ``nproc`` fresh CPU processes joined in a gloo group on this host
-    (tests and benchmarks; training uses torchrun). ``fn`` must be importable (module level)."""
+    (tests and benchmarks; training uses torchrun). ``fn`` must be importable (module level)
+    and must have written (and closed) whatever it produces before it returns: each worker
+    then meets the others at a barrier, destroys the group and leaves with :func:`hard_exit`."""
     import torch.multiprocessing as mp
 
     mp.start_processes(_local_entry, args=(fn, nproc, free_port(), args), nprocs=nproc, start_method="spawn")
@@ -243,6 +266,7 @@ __all__ = [
     "data_parallel",
     "gather_rows",
     "global_rows",
+    "hard_exit",
     "init_from_env",
     "local_rows",
     "mean_across_ranks",

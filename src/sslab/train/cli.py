@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from sslab.errors import ConfigError
 from sslab.progress import console, live
@@ -109,6 +110,7 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
         )
         import torch
 
+        joined = distributed.launched_by_torchrun() and not distributed.active()  # a torchrun worker
         world, dev = distributed.init_from_env(device)
         try:
             torch.manual_seed(seed)
@@ -128,9 +130,29 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
                 }
                 atomic_write_json(out / "metrics.json", metrics)
                 console.print(f"{method}: linear {linear:.4f}  kNN {knn:.4f}  ({world.size} × {dev}) → {out}")
-            distributed.barrier()
-        finally:
-            distributed.shutdown()
+        except BaseException as exc:
+            if joined:  # leave at once: peers blocked in a collective fail fast on the closed sockets
+                distributed.hard_exit(worker_exit_code(exc))
+            raise
+        distributed.shutdown()
+        if joined:
+            distributed.hard_exit(0)
+
+    def worker_exit_code(exc: BaseException) -> int:
+        """Report an exception of a torchrun worker as the CLI would; return its exit code."""
+        import traceback
+
+        from sslab.errors import SslabError
+
+        if isinstance(exc, SslabError):
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            return 2
+        if isinstance(exc, typer.Exit):
+            return exc.exit_code
+        if isinstance(exc, SystemExit):
+            return exc.code if isinstance(exc.code, int) else 1
+        traceback.print_exception(exc)
+        return 1
 
     def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
         """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
