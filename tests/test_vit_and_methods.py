@@ -77,11 +77,15 @@ def test_methods_return_loss_and_embedding_and_train(name):
     assert torch.allclose(again, out["loss"])
 
 
-def test_umae_eq9_subtracts_weighted_uniformity():
+def test_umae_adds_the_weighted_signed_uniformity_term():
     torch.manual_seed(0)
-    m = build_method("umae", tiny(), uniformity_weight=0.5)
-    out = m(torch.rand(8, 1, 8, 8), torch.Generator().manual_seed(0))
-    assert torch.allclose(out["loss"], out["recon_loss"] - 0.5 * out["uniformity"])
+    for form, sign in (("gram", 1.0), ("eq9", -1.0)):
+        m = build_method("umae", tiny(), uniformity_weight=0.5, uniformity_form=form, uniformity_feature="mean")
+        out = m(torch.rand(8, 1, 8, 8), torch.Generator().manual_seed(0))
+        assert torch.allclose(out["loss"], out["recon_loss"] + 0.5 * out["uniformity_term"])
+        assert sign * out["uniformity_term"] > 0
+    # eq. 9 on the probe embedding (mean pooling) is exactly the logged uniformity
+    assert torch.allclose(out["uniformity_term"], -out["uniformity"])
 
 
 def test_mask_tokens_through_encoder_variant_runs():
