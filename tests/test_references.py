@@ -1,6 +1,7 @@
 """Defaults pinned to the reference implementations with hand-computed values.
 
 U-MAE: zhangq327/U-MAE (loss_func.py, engine_pretrain.py, pretrain.sh, models_mae.py).
+MAE: facebookresearch/mae (models_mae.py, util/pos_embed.py).
 """
 
 import math
@@ -9,9 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sslab.errors import ConfigError
 from sslab.methods import UMAE_WEIGHT, build_method
 from sslab.methods.mae import uniformity_term
-from sslab.models import random_masking, vit_config
+from sslab.models import vit_config
+from sslab.views import kept_patches, random_masking
 
 
 def tiny(**kw):
@@ -53,3 +56,22 @@ def test_umae_paper_eq9_on_mean_features_is_an_option():
     zn = F.normalize(m.encoder(x, ids_keep)[:, 1:].mean(1), dim=1)
     dist = sum(float((zn[i] - zn[j]).pow(2).sum()) for i in range(5) for j in range(5) if i != j) / 20
     assert out["loss"].item() == pytest.approx(out["recon_loss"].item() - 0.5 * dist, rel=1e-5)
+
+
+def test_mae_keeps_int_of_l_times_one_minus_r_patches_like_the_official_code():
+    assert kept_patches(16, 0.75) == 4
+    assert kept_patches(16, 0.9) == 1  # int(1.6): masks 15/16 = 93.75 %, not 14/16
+    assert kept_patches(49, 0.75) == 12  # int(12.25)
+    assert kept_patches(196, 0.75) == 49
+    assert kept_patches(16, 0.0) == 16
+    m = build_method("mae", tiny(), mask_ratio=0.9)
+    out = m(torch.rand(3, 1, 8, 8), torch.Generator().manual_seed(0))
+    assert out["mask"].sum(1).tolist() == [15.0, 15.0, 15.0]
+
+
+@pytest.mark.parametrize("ratio", [0.95, 0.94, 1.0, -0.1])
+def test_mask_ratios_that_keep_no_patch_are_rejected(ratio):
+    with pytest.raises(ConfigError, match=r"keeps no patch|must be in"):
+        kept_patches(16, ratio)
+    with pytest.raises(ConfigError):
+        build_method("mae", tiny(), mask_ratio=ratio)

@@ -4,7 +4,8 @@ import torch
 from sslab.errors import ConfigError, ShapeError
 from sslab.methods import build_method
 from sslab.methods.latent import block_masks
-from sslab.models import ViTEncoder, random_masking, sincos_2d, vit_config
+from sslab.models import ViTEncoder, sincos_2d, vit_config
+from sslab.views import random_masking
 
 
 def tiny(**kw):

@@ -27,10 +27,11 @@ import torch
 from torch import nn
 
 from sslab.data.patches import patchify
-from sslab.distributed import gather_rows, global_rows
+from sslab.distributed import gather_rows
 from sslab.errors import ConfigError
 from sslab.methods.losses import gram_squared_mean, masked_patch_mse, mean_pairwise_sq_distance
-from sslab.models.vit import MAEDecoder, ViTConfig, ViTEncoder, random_masking
+from sslab.models.vit import MAEDecoder, ViTConfig, ViTEncoder
+from sslab.views.token_masks import kept_patches, random_masking
 
 UMAE_WEIGHT = 0.01
 """U-MAE's λ: ``--lamb 0.01`` in the authors' pretrain.sh and PRETRAIN.md (zhangq327/U-MAE)."""
@@ -50,8 +51,7 @@ class MAE(nn.Module):
         drop_masked: bool = True,
     ) -> None:
         super().__init__()
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ConfigError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        kept_patches(vit.num_patches, mask_ratio)  # rejects ratios that keep no patch
         if uniformity_weight < 0:
             raise ConfigError(f"uniformity_weight must be >= 0, got {uniformity_weight}")
         if uniformity_form not in ("eq9", "gram"):
@@ -82,9 +82,7 @@ class MAE(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         b, n = x.shape[0], self.vit.num_patches
-        start, total = global_rows(b)
-        drawn = random_masking(total, n, self.mask_ratio, generator, x.device)
-        ids_keep, mask, ids_restore = (t[start : start + b] for t in drawn)
+        ids_keep, mask, ids_restore = random_masking(b, n, self.mask_ratio, generator, x.device)
         if self.drop_masked:
             tokens = self.encoder(x, ids_keep)
             pred = self.decoder(tokens, ids_restore)

@@ -6,7 +6,6 @@ from sslab.models.vit import (
     ViTConfig,
     ViTEncoder,
     count_parameters,
-    random_masking,
     sincos_2d,
     vit_config,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "ViTConfig",
     "ViTEncoder",
     "count_parameters",
-    "random_masking",
     "sincos_2d",
     "vit_config",
 ]

@@ -205,27 +205,6 @@ class MAEDecoder(nn.Module):
         return self.head(self.norm(x))[:, 1:]
 
 
-def random_masking(
-    batch: int, num_patches: int, ratio: float, generator: torch.Generator | None = None, device=None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Uniform random masking of ``ratio`` of the patches of each image.
-
-    Returns ids_keep (B, M) of visible patches, mask (B, L) with 1 = masked, and ids_restore
-    (B, L) that puts [visible, masked] back into patch order.
-    """
-    if not 0.0 <= ratio < 1.0:
-        raise ConfigError(f"mask ratio must be in [0, 1), got {ratio}")
-    keep = max(1, round(num_patches * (1 - ratio)))
-    noise = torch.rand(batch, num_patches, generator=generator).to(device)  # CPU generator on any device
-    ids_shuffle = noise.argsort(dim=1)
-    ids_restore = ids_shuffle.argsort(dim=1)
-    ids_keep = ids_shuffle[:, :keep]
-    mask = torch.ones(batch, num_patches, device=device)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    return ids_keep, mask, ids_restore
-
-
 def encoder_flops(cfg: ViTConfig, tokens: int) -> float:
     """Forward FLOPs of the encoder on ``tokens`` tokens (+cls), matmuls only."""
     n, d = tokens + 1, cfg.dim
