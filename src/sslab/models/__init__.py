@@ -1,5 +1,7 @@
-"""Models: a small ViT encoder that drops masked tokens, and the MAE decoder."""
+"""Models: a small ViT encoder that drops masked tokens, the MAE decoder, and a loader for
+official MAE / timm-layout ViT weights."""
 
+from sslab.models.official import load_official
 from sslab.models.vit import (
     PRESETS,
     MAEDecoder,
@@ -16,6 +18,7 @@ __all__ = [
     "ViTConfig",
     "ViTEncoder",
     "count_parameters",
+    "load_official",
     "sincos_2d",
     "vit_config",
 ]

@@ -102,7 +102,7 @@ def sincos_2d(dim: int, grid: int) -> torch.Tensor:
         ang = t.reshape(-1, 1) * omega[None]
         return torch.cat([ang.sin(), ang.cos()], dim=1)
 
-    return torch.cat([enc(cols), enc(rows)], dim=1).float()
+    return torch.cat([enc(cols), enc(rows)], dim=1).to(torch.get_default_dtype())
 
 
 class Attention(nn.Module):
