@@ -21,7 +21,7 @@ from sslab.train.loop import TrainConfig, step_generator, train
 METHOD_KWARGS = {
     "mae": {"mask_ratio": 0.75},
     "umae": {"mask_ratio": 0.5, "uniformity_weight": 0.3},
-    "umae-gram": {"mask_ratio": 0.5, "uniformity_weight": 0.3, "uniformity_form": "gram"},
+    "umae-eq9": {"mask_ratio": 0.5, "uniformity_weight": 0.3, "uniformity_form": "eq9", "uniformity_feature": "mean"},
     "simclr": {"augment": Augment(flip=True, noise_std=0.1)},
     "simclr-plain": {"augment": Augment(noise_std=0.1)},
     "latent": {},

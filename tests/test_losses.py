@@ -24,6 +24,15 @@ def test_masked_patch_mse_scores_only_masked_patches():
     assert masked_patch_mse(pred, target, mask, norm_pix=True).item() == pytest.approx(0.0)
 
 
+def test_norm_pix_uses_the_unbiased_patch_variance_like_the_official_mae():
+    """Patch (0, 1, 2, 3): mean 1.5, unbiased variance 5/3 (biased would be 5/4). With a zero
+    prediction the loss is mean((x − 1.5)²) / (5/3 + 1e-6) = (5/4) / (5/3) = 3/4 (biased: 1)."""
+    target = torch.tensor([[[0.0, 1.0, 2.0, 3.0]]], dtype=torch.float64)
+    loss = masked_patch_mse(torch.zeros_like(target), target, torch.ones(1, 1, dtype=torch.float64), norm_pix=True)
+    assert loss.item() == pytest.approx(1.25 / (5 / 3 + 1e-6), rel=1e-12)
+    assert loss.item() == pytest.approx(0.75, rel=1e-5)
+
+
 def test_pairwise_distance_known_values():
     e = torch.eye(3)  # orthonormal: every pair at distance √2
     assert mean_pairwise_sq_distance(e).item() == pytest.approx(2.0)

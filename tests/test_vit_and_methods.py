@@ -1,10 +1,13 @@
+import math as m
+
 import pytest
 import torch
 
 from sslab.errors import ConfigError, ShapeError
 from sslab.methods import build_method
 from sslab.methods.latent import block_masks
-from sslab.models import ViTEncoder, random_masking, sincos_2d, vit_config
+from sslab.models import ViTEncoder, sincos_2d, vit_config
+from sslab.views import random_masking
 
 
 def tiny(**kw):
@@ -31,13 +34,31 @@ def test_encoder_on_visible_tokens_equals_encoder_on_gathered_patches():
     # reference: embed all, gather, run blocks by hand
     from sslab.data import patchify
 
-    tok = enc.patch_embed(patchify(x, 2)) + enc.pos
+    tok = enc.patch_embed(patchify(x, 2)) + sincos_2d(64, 4)
     tok = torch.gather(tok, 1, ids.unsqueeze(-1).expand(-1, -1, tok.shape[-1]))
     tok = torch.cat([enc.cls_token.expand(3, -1, -1), tok], 1)
     for blk in enc.blocks:
         tok = blk(tok)
     assert torch.allclose(out, enc.norm(tok), atol=1e-6)
     assert out.shape == (3, 5, 64)
+
+
+def test_sincos_table_has_the_official_mae_layout_by_hand():
+    """dim 8 → ω = (1, 10000^{-1/2} = 0.01). Patch 5 of a 3×3 grid is row 1, column 2; the official
+    table (util/pos_embed.py: meshgrid(w, h), first half from grid[0] = the column) reads
+    [sin cω, cos cω | sin rω, cos rω] = [sin 2, sin .02, cos 2, cos .02, sin 1, sin .01, cos 1, cos .01]."""
+    pe = sincos_2d(8, 3)
+    want = [m.sin(2), m.sin(0.02), m.cos(2), m.cos(0.02), m.sin(1), m.sin(0.01), m.cos(1), m.cos(0.01)]
+    assert pe[5].tolist() == pytest.approx(want, abs=1e-7)
+    # patch 1 is row 0, column 1: the column half moves, the row half is the origin's
+    assert pe[1, :4].tolist() == pytest.approx([m.sin(1), m.sin(0.01), m.cos(1), m.cos(0.01)], abs=1e-7)
+    assert pe[1, 4:].tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0], abs=1e-7)
+
+
+def test_layer_norms_use_the_official_eps():
+    enc = ViTEncoder(tiny())
+    norms = [mod for mod in enc.modules() if isinstance(mod, torch.nn.LayerNorm)]
+    assert len(norms) == 2 * 2 + 1 and all(n.eps == 1e-6 for n in norms)
 
 
 def test_sincos_is_fixed_and_distinct():
@@ -77,11 +98,15 @@ def test_methods_return_loss_and_embedding_and_train(name):
     assert torch.allclose(again, out["loss"])
 
 
-def test_umae_eq9_subtracts_weighted_uniformity():
+def test_umae_adds_the_weighted_signed_uniformity_term():
     torch.manual_seed(0)
-    m = build_method("umae", tiny(), uniformity_weight=0.5)
-    out = m(torch.rand(8, 1, 8, 8), torch.Generator().manual_seed(0))
-    assert torch.allclose(out["loss"], out["recon_loss"] - 0.5 * out["uniformity"])
+    for form, sign in (("gram", 1.0), ("eq9", -1.0)):
+        m = build_method("umae", tiny(), uniformity_weight=0.5, uniformity_form=form, uniformity_feature="mean")
+        out = m(torch.rand(8, 1, 8, 8), torch.Generator().manual_seed(0))
+        assert torch.allclose(out["loss"], out["recon_loss"] + 0.5 * out["uniformity_term"])
+        assert sign * out["uniformity_term"] > 0
+    # eq. 9 on the probe embedding (mean pooling) is exactly the logged uniformity
+    assert torch.allclose(out["uniformity_term"], -out["uniformity"])
 
 
 def test_mask_tokens_through_encoder_variant_runs():

@@ -13,7 +13,7 @@ from pydantic import Field
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
-from sslab.methods import METHODS
+from sslab.methods import METHODS, UMAE_WEIGHT
 from sslab.models.vit import ViTEncoder
 from sslab.progress import track
 from sslab.train.pipeline import evaluate_encoder, pretrain_and_evaluate
@@ -21,7 +21,7 @@ from sslab.train.pipeline import evaluate_encoder, pretrain_and_evaluate
 
 class SSLCompareConfig(DeepConfig):
     methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=2)
-    uniformity_weight: float = Field(1e-2, ge=0, le=10)
+    uniformity_weight: float = Field(UMAE_WEIGHT, ge=0, le=10)
 
 
 @register(

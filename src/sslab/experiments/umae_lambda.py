@@ -16,14 +16,15 @@ from sslab.eval.tsne import tsne_plot
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
+from sslab.methods import UMAE_FORM, UMAE_WEIGHT
 from sslab.progress import track
 from sslab.train.pipeline import pretrain_and_evaluate
 
 
 class UMAELambdaConfig(DeepConfig):
     lambdas: list[float] = Field(default_factory=lambda: [0.0, 1e-4, 1e-3, 1e-2, 1e-1], min_length=2)
-    curve_lambda: float = Field(1e-2, gt=0, le=10, description="U-MAE λ for the along-training curve")
-    uniformity_form: Literal["eq9", "gram"] = "eq9"
+    curve_lambda: float = Field(UMAE_WEIGHT, gt=0, le=10, description="U-MAE λ for the along-training curve")
+    uniformity_form: Literal["gram", "eq9"] = UMAE_FORM
     eval_every: int = Field(5, ge=1, description="epochs between linear probes along training")
 
 

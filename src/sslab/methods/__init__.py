@@ -10,7 +10,7 @@ from torch import nn
 from sslab.errors import ConfigError
 from sslab.methods.augment import Augment
 from sslab.methods.latent import LatentPrediction
-from sslab.methods.mae import MAE
+from sslab.methods.mae import MAE, UMAE_FORM, UMAE_WEIGHT
 from sslab.methods.simclr import SimCLR
 from sslab.models.vit import ViTConfig
 
@@ -18,11 +18,12 @@ METHODS = ("mae", "umae", "simclr", "latent")
 
 
 def build_method(name: str, vit: ViTConfig, **kwargs: Any) -> nn.Module:
-    """``mae`` / ``umae`` (MAE with uniformity_weight, default 1e-3) / ``simclr`` / ``latent``."""
+    """``mae`` / ``umae`` (MAE with ``uniformity_weight``, default :data:`UMAE_WEIGHT`) /
+    ``simclr`` / ``latent``."""
     if name == "mae":
         return MAE(vit, **kwargs)
     if name == "umae":
-        kwargs.setdefault("uniformity_weight", 1e-3)
+        kwargs.setdefault("uniformity_weight", UMAE_WEIGHT)
         return MAE(vit, **kwargs)
     if name == "simclr":
         return SimCLR(vit, **kwargs)
@@ -31,4 +32,4 @@ def build_method(name: str, vit: ViTConfig, **kwargs: Any) -> nn.Module:
     raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 
 
-__all__ = ["MAE", "METHODS", "Augment", "LatentPrediction", "SimCLR", "build_method"]
+__all__ = ["MAE", "METHODS", "UMAE_FORM", "UMAE_WEIGHT", "Augment", "LatentPrediction", "SimCLR", "build_method"]

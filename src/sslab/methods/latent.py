@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslab.methods.losses import latent_mse, mean_pairwise_sq_distance
-from sslab.models.vit import Block, ViTConfig, ViTEncoder, gather_tokens, sincos_2d
+from sslab.models.vit import LN_EPS, Block, ViTConfig, ViTEncoder, gather_tokens, sincos_2d
 
 
 def block_masks(
@@ -42,7 +42,7 @@ class Predictor(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.register_buffer("pos", sincos_2d(dim, vit.grid)[None], persistent=False)
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.out = nn.Linear(dim, vit.dim)
 
     def forward(self, ctx_tokens: torch.Tensor, ctx_ids: torch.Tensor, tgt_ids: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,14 @@
 """Loss functions as pure functions of tensors (no modules, no state).
 
 * :func:`masked_patch_mse` — MAE (He et al. 2022): mean over masked patches of the per-patch
-  mean squared error; with ``norm_pix`` the target patch is standardised first.
-* :func:`mean_pairwise_sq_distance` — U-MAE's uniformity term (Zhang et al. 2022, eq. 9):
-  E_{i≠j} ‖f_i − f_j‖² over L2-normalised features; U-MAE *subtracts* λ times it.
+  mean squared error; with ``norm_pix`` the target patch is standardised first, with the
+  *unbiased* variance as in the official code (models_mae.py, ``forward_loss``).
+* :func:`gram_squared_mean` — U-MAE's uniformity term as the authors' code computes it
+  (zhangq327/U-MAE, loss_func.py ``uniformity_loss``): mean over all B² pairs, diagonal
+  included, of (f̂_iᵀ f̂_j)² for L2-normalised features; *added* with weight λ.
+* :func:`mean_pairwise_sq_distance` — U-MAE's uniformity term as the paper writes it
+  (Zhang et al. 2022, eq. 9): E_{i≠j} ‖f̂_i − f̂_j‖²; *subtracted* with weight λ.
   For unit vectors ‖a − b‖² = 2 − 2 aᵀb, so it equals 2 − 2·mean off-diagonal cosine.
-* :func:`gram_squared_mean` — the variant in the U-MAE authors' public code:
-  mean_{ij} (f̂_iᵀ f̂_j)², *added* with weight λ (a decorrelation surrogate).
 * :func:`nt_xent` — SimCLR's normalised-temperature cross-entropy (Chen et al. 2020):
   for 2B embeddings, ℓ_i = −log exp(s_{i,p(i)}/τ) / Σ_{j≠i} exp(s_{ij}/τ), mean over i.
 * :func:`latent_mse` — latent prediction (I-JEPA, Assran et al. 2023): mean squared error
@@ -27,7 +29,7 @@ def masked_patch_mse(
     """pred, target (B, L, P); mask (B, L) with 1 = masked (the patches scored)."""
     if norm_pix:
         mean = target.mean(dim=-1, keepdim=True)
-        var = target.var(dim=-1, keepdim=True, unbiased=False)
+        var = target.var(dim=-1, keepdim=True)  # unbiased (÷ P−1), as the official MAE
         target = (target - mean) / (var + eps).sqrt()
     per_patch = (pred - target).pow(2).mean(dim=-1)
     return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)

@@ -1,12 +1,13 @@
-"""Models: a small ViT encoder that drops masked tokens, and the MAE decoder."""
+"""Models: a small ViT encoder that drops masked tokens, the MAE decoder, and a loader for
+official MAE / timm-layout ViT weights."""
 
+from sslab.models.official import load_official
 from sslab.models.vit import (
     PRESETS,
     MAEDecoder,
     ViTConfig,
     ViTEncoder,
     count_parameters,
-    random_masking,
     sincos_2d,
     vit_config,
 )
@@ -17,7 +18,7 @@ __all__ = [
     "ViTConfig",
     "ViTEncoder",
     "count_parameters",
-    "random_masking",
+    "load_official",
     "sincos_2d",
     "vit_config",
 ]

@@ -7,6 +7,11 @@ position encoding → [cls] token → pre-norm blocks x ← x + MHSA(LN(x)), x �
 what makes MAE pre-training cheap (cost ∝ visible fraction). Features for probes are the
 [cls] token or the mean of patch tokens (``pool``).
 
+The block layout and parameter names are those of timm's ``VisionTransformer`` as the official
+MAE uses it (``norm1``, ``attn.qkv`` fused, ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``;
+LayerNorm eps 1e-6, exact GELU, qkv bias), so :func:`sslab.models.load_official` only renames
+the few top-level keys; attention runs through ``F.scaled_dot_product_attention``.
+
 Decoder (MAE): linear map to the narrower decoder width, a learned [mask] token put back at
 the masked positions (``ids_restore``), its own sin-cos positions, a few blocks, and a
 linear head predicting each patch's p·q·C pixels.
@@ -78,9 +83,15 @@ def vit_config(preset: str = "cpu-tiny", **overrides) -> ViTConfig:
     return ViTConfig(**{**PRESETS[preset], **overrides})
 
 
+LN_EPS = 1e-6
+"""LayerNorm eps of the official MAE ViTs (``partial(nn.LayerNorm, eps=1e-6)``) and I-JEPA."""
+
+
 def sincos_2d(dim: int, grid: int) -> torch.Tensor:
-    """Fixed 2-D sin-cos position encoding (grid², dim): half the channels encode the row,
-    half the column, each as [sin(ω_k t), cos(ω_k t)] with ω_k = 10000^{−k/(dim/4)}."""
+    """Fixed 2-D sin-cos position encoding (grid², dim) in the official MAE layout
+    (util/pos_embed.py ``get_2d_sincos_pos_embed``): for the patch at row r, column c (row-major
+    index r·grid + c) the first dim/2 channels encode the column, [sin(ω_k c), cos(ω_k c)], the
+    last dim/2 the row, [sin(ω_k r), cos(ω_k r)], with ω_k = 10000^{−k/(dim/4)}, k < dim/4."""
     if dim % 4:
         raise ConfigError(f"sin-cos position encoding needs dim divisible by 4, got {dim}")
     omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4))
@@ -91,7 +102,7 @@ def sincos_2d(dim: int, grid: int) -> torch.Tensor:
         ang = t.reshape(-1, 1) * omega[None]
         return torch.cat([ang.sin(), ang.cos()], dim=1)
 
-    return torch.cat([enc(rows), enc(cols)], dim=1).float()
+    return torch.cat([enc(cols), enc(rows)], dim=1).to(torch.get_default_dtype())
 
 
 class Attention(nn.Module):
@@ -108,16 +119,26 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
 class Block(nn.Module):
-    """Pre-norm transformer block."""
+    """Pre-norm transformer block (timm layout)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
-        hidden = int(dim * mlp_ratio)
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -147,7 +168,7 @@ class ViTEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.register_buffer("pos", sincos_2d(cfg.dim, cfg.grid)[None], persistent=False)
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
-        self.norm = nn.LayerNorm(cfg.dim)
+        self.norm = nn.LayerNorm(cfg.dim, eps=LN_EPS)
         self.apply(_init_weights)
         nn.init.normal_(self.cls_token, std=0.02)
 
@@ -158,16 +179,22 @@ class ViTEncoder(nn.Module):
                 f"ViT expects images (B, {c.channels}, {c.image_size}, {c.image_size}), got {tuple(x.shape)}"
             )
 
-    def forward(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Images (B, C, H, W) → tokens (B, 1 + M, dim), M = visible patches (all if None)."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) → position-encoded patch tokens (B, L, dim)."""
         self.check_images(x)
-        tokens = self.patch_embed(patchify(x, self.cfg.patch)) + self.pos
-        if ids_keep is not None:
-            tokens = gather_tokens(tokens, ids_keep)
-        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        return self.patch_embed(patchify(x, self.cfg.patch)) + self.pos
+
+    def run(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Patch tokens (B, M, dim) → [cls] + blocks + final norm → (B, 1 + M, dim)."""
+        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)
+
+    def forward(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, H, W) → tokens (B, 1 + M, dim), M = visible patches (all if None)."""
+        tokens = self.embed(x)
+        return self.run(tokens if ids_keep is None else gather_tokens(tokens, ids_keep))
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens[:, 0] if self.cfg.pool == "cls" else tokens[:, 1:].mean(dim=1)
@@ -187,7 +214,7 @@ class MAEDecoder(nn.Module):
         self.blocks = nn.ModuleList(
             Block(cfg.decoder_dim, cfg.decoder_heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth)
         )
-        self.norm = nn.LayerNorm(cfg.decoder_dim)
+        self.norm = nn.LayerNorm(cfg.decoder_dim, eps=LN_EPS)
         self.head = nn.Linear(cfg.decoder_dim, cfg.patch_dim)
         self.apply(_init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
@@ -203,27 +230,6 @@ class MAEDecoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x))[:, 1:]
-
-
-def random_masking(
-    batch: int, num_patches: int, ratio: float, generator: torch.Generator | None = None, device=None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Uniform random masking of ``ratio`` of the patches of each image.
-
-    Returns ids_keep (B, M) of visible patches, mask (B, L) with 1 = masked, and ids_restore
-    (B, L) that puts [visible, masked] back into patch order.
-    """
-    if not 0.0 <= ratio < 1.0:
-        raise ConfigError(f"mask ratio must be in [0, 1), got {ratio}")
-    keep = max(1, round(num_patches * (1 - ratio)))
-    noise = torch.rand(batch, num_patches, generator=generator).to(device)  # CPU generator on any device
-    ids_shuffle = noise.argsort(dim=1)
-    ids_restore = ids_shuffle.argsort(dim=1)
-    ids_keep = ids_shuffle[:, :keep]
-    mask = torch.ones(batch, num_patches, device=device)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    return ids_keep, mask, ids_restore
 
 
 def encoder_flops(cfg: ViTConfig, tokens: int) -> float:

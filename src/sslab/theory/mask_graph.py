@@ -32,17 +32,14 @@ from typing import Literal
 import torch
 
 from sslab.data.patches import patchify
+from sslab.views.token_masks import visible_mask
 
 Mode = Literal["same", "independent", "min"]
 
 
 def patch_masks(batch: int, num_patches: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
     """(B, L) keep-masks (1 = visible) hiding round(ρ·L) patches uniformly at random."""
-    hidden = round(ratio * num_patches)
-    order = torch.rand(batch, num_patches, generator=generator).argsort(dim=1)
-    keep = torch.ones(batch, num_patches)
-    keep.scatter_(1, order[:, :hidden], 0.0)
-    return keep
+    return visible_mask(batch, num_patches, round(ratio * num_patches), generator).float()
 
 
 def pair_distances(

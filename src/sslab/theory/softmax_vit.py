@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from sslab.views.token_masks import visible_mask
+
 
 @dataclass
 class GlobalLocalData:
@@ -99,11 +101,7 @@ def attention(Q: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, visibl
 
 
 def random_visible(n: int, P: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
-    hidden = round(ratio * P)
-    order = torch.rand(n, P, generator=generator).argsort(dim=1)
-    visible = torch.ones(n, P, dtype=torch.bool)
-    visible.scatter_(1, order[:, :hidden], False)
-    return visible
+    return visible_mask(n, P, round(ratio * P), generator)
 
 
 def mae_predictions(Q: torch.Tensor, X: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:

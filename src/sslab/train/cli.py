@@ -35,7 +35,7 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
         batch_size: Annotated[int, typer.Option()] = 128,
         lr: Annotated[float, typer.Option()] = 1.5e-3,
         mask_ratio: Annotated[float, typer.Option()] = 0.75,
-        uniformity_weight: Annotated[float | None, typer.Option(help="U-MAE λ (default 1e-3 for umae)")] = None,
+        uniformity_weight: Annotated[float | None, typer.Option(help="U-MAE λ (default UMAE_WEIGHT)")] = None,
         seed: Annotated[int, typer.Option()] = 0,
         checkpoint_every: Annotated[int, typer.Option()] = 5,
         eval_every: Annotated[int, typer.Option(help="online kNN on val every N epochs (0: off)")] = 5,

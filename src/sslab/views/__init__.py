@@ -4,6 +4,7 @@ from sslab.views.base import View, monte_carlo_moments
 from sslab.views.geometric import HorizontalFlip, RandomTranslate
 from sslab.views.masking import Dropout, PatchMask
 from sslab.views.noise import GaussianNoise
+from sslab.views.token_masks import kept_patches, random_masking, random_order, visible_mask
 
 __all__ = [
     "Dropout",
@@ -12,5 +13,9 @@ __all__ = [
     "PatchMask",
     "RandomTranslate",
     "View",
+    "kept_patches",
     "monte_carlo_moments",
+    "random_masking",
+    "random_order",
+    "visible_mask",
 ]
