@@ -79,3 +79,27 @@ def test_concurrent_run_dirs_are_distinct(tmp_path):
     for t in threads:
         t.join()
     assert len(dirs) == 80 and len(set(dirs)) == 80
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_0666_minus_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "r.json", "{}")
+        run_dir = new_run_dir(tmp_path, "exp")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert stat.S_IMODE(run_dir.stat().st_mode) == mode | 0o111 & ~umask
+
+
+def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = atomic_write_text(tmp_path / "r.json", "old")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,26 +30,53 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """Create ``.name.<random>.tmp`` beside ``path`` exclusively, mode 0666 minus the umask.
+
+    ``tempfile.mkstemp`` would create it 0600, and the rename would carry that mode over to
+    the final file; every file sslab writes is meant to be as readable as any other file the
+    user creates (0644 under the usual umask 022)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + dir fsync)."""
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + dir fsync).
+
+    The file gets mode 0666 minus the process umask. Whatever stops the write (a full disk,
+    a signal, KeyboardInterrupt) removes the temporary file and leaves ``path`` as it was."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temp(path)
     except OSError as exc:
         raise _output_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise _output_error(path, exc) from None
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from None
+        raise
     _fsync_dir(path.parent)
     return path
 
