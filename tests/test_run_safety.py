@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from sslab.cli import app
 from sslab.experiments.runner import collect_runs
 from sslab.io import atomic_write_json
+from test_data_loaders import write_cifar10, write_stl10
 
 runner = CliRunner()
 
@@ -106,3 +109,57 @@ def test_collect_runs_never_replaces_a_complete_result_with_a_failed_or_interrup
     assert [(d, r["status"]) for d, r in problems] == [
         (a_old_fail, "failed"), (a_int, "interrupted"), (c_fail, "failed")
     ]
+
+
+def _cifar_with_corrupt_batch(root: Path) -> Path:
+    write_cifar10(root, per_batch=20)
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x02}q\x00(garbage")
+    return root
+
+
+def _truncated_stl10(root: Path) -> Path:
+    write_stl10(root)
+    x = root / "stl10_binary" / "train_X.bin"
+    x.write_bytes(x.read_bytes()[:-100])
+    return root
+
+
+def _image_folder_with_a_broken_png(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    (root / "dog" / "5.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def _missing_batch(root: Path) -> Path:
+    write_cifar10(root, per_batch=20)
+    (root / "cifar-10-batches-py" / "test_batch").unlink()
+    return root
+
+
+def _empty_dir(root: Path) -> Path:
+    root.mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (_cifar_with_corrupt_batch, "data_batch_3 is truncated or corrupt"),  # found while loading
+        (_image_folder_with_a_broken_png, "cannot decode image"),  # found while loading
+        (_truncated_stl10, "not a multiple of 3x96x96"),  # found by the layout check
+        (_missing_batch, "missing file"),
+        (_empty_dir, "no class sub-folders"),
+    ],
+)
+def test_data_errors_in_run_exit_2_and_leave_no_run_directory(tmp_path, make, needle):
+    data = make(tmp_path / "data")
+    out = tmp_path / "runs"
+    res = invoke("run", "mask-distance", "--quick", "--set", "pairs=200", "--set", "ratios=0,0.5",
+                 "--set", "patch=4", "--data-dir", str(data), "--out", str(out))
+    _one_line_exit_2(res, needle)
+    leftovers = [p for p in out.rglob("*")] if out.exists() else []
+    assert leftovers == [], leftovers

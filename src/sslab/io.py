@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,21 @@ def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
         except OSError as exc:
             raise _output_error(candidate, exc) from None
     raise OutputError(f"cannot create a unique run directory under {base}; clean it up")
+
+
+def discard_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Remove a run directory that must not count as a run (its input was bad).
+
+    It is first renamed to a hidden sibling (one atomic step, so no reader ever sees it half
+    deleted), then deleted; its experiment folder goes too if that leaves it empty."""
+    run_dir = Path(run_dir)
+    trash = run_dir.parent / f".{run_dir.name}.discarded-{secrets.token_hex(4)}"
+    try:
+        os.replace(run_dir, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        run_dir.parent.rmdir()  # only succeeds when empty
+    except OSError:
+        pass

@@ -31,9 +31,9 @@ from typing import Any
 
 from sslab import __version__
 from sslab.config import build_config
-from sslab.errors import ConfigError, RunInterrupted, SslabError
+from sslab.errors import ConfigError, DataError, RunInterrupted, SslabError
 from sslab.experiments.base import REGISTRY, Experiment, Result, RunContext
-from sslab.io import atomic_write_json, new_run_dir
+from sslab.io import atomic_write_json, discard_run_dir, new_run_dir
 
 PROBLEM_STATUSES = ("failed", "interrupted")
 
@@ -83,6 +83,16 @@ def resolve_config(exp: Experiment, quick: bool, overrides: Mapping[str, Any]) -
     return build_config(exp.config, *layers, overrides, experiment=exp.name)
 
 
+def check_data(cfg: Any, data_dir: str | Path | None) -> None:
+    """Refuse a ``--data-dir`` whose layout does not fit the config's dataset before anything
+    is written (file names and sizes only; contents are checked when the experiment loads them)."""
+    if data_dir is None or "dataset" not in type(cfg).model_fields:
+        return
+    from sslab.data import check_data_layout
+
+    check_data_layout(cfg.dataset, data_dir)
+
+
 def run_experiment(
     name: str,
     *,
@@ -96,13 +106,18 @@ def run_experiment(
 ) -> tuple[Path, dict[str, Any]]:
     """Run one experiment; returns (run directory, result record).
 
-    Config errors raise before anything is written. Errors during the run are recorded in
-    result.json; with ``raise_errors`` they are re-raised after recording. ``sweep`` tags the
-    run as one point of that sweep (see :mod:`sslab.experiments.sweep`).
+    Config errors and a ``data_dir`` of the wrong layout raise before anything is written. A
+    :class:`~sslab.errors.DataError` during the run (a corrupt file) is bad input too: the run
+    directory is removed and the error re-raised, so nothing is left behind. Other errors
+    during the run are recorded in result.json; with ``raise_errors`` they are re-raised after
+    recording. SIGTERM / SIGINT record ``status: interrupted`` and raise
+    :class:`~sslab.errors.RunInterrupted`. ``sweep`` tags the run as one point of that sweep
+    (see :mod:`sslab.experiments.sweep`).
     """
     exp = get_experiment(name)
     overrides = dict(overrides or {})
     cfg = resolve_config(exp, quick, overrides)
+    check_data(cfg, data_dir)
     out_dir = new_run_dir(out_root, name)
     logger = logging.getLogger(f"sslab.run.{name}.{out_dir.name}")
     logger.setLevel(logging.INFO)
@@ -155,6 +170,11 @@ def run_experiment(
             record.update(status="interrupted", error=f"interrupted by {sig_name}", signal=sig_name,
                           figures=list(ctx.figures))
             logger.warning("interrupted by %s", sig_name)
+        except DataError as exc:  # bad input found while loading: no run happened
+            logger.removeHandler(handler)
+            handler.close()
+            discard_run_dir(out_dir)
+            raise exc from None
         except Exception as exc:
             error = exc
             one_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
