@@ -1,3 +1,4 @@
+import math
 import os
 import stat
 import threading
@@ -14,6 +15,64 @@ class Cfg(ExperimentConfig):
     mask_ratio: float = Field(0.75, ge=0.0, lt=1.0)
     k: int = Field(4, ge=1, le=64)
     names: list[str] = Field(default_factory=lambda: ["a"])
+
+
+class Strict(ExperimentConfig):
+    epochs: int = Field(60, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    scale: float = 1.0
+    depth: int | None = None
+    ks: list[int] = Field(default_factory=lambda: [2, 4])
+    patches: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (2, 2)])
+    flag: bool = False
+    bound: float = Field(math.inf, allow_inf_nan=True, description="may be inf")
+
+
+# (overrides as --set would give them, the key the error must name, the valid value it must suggest)
+BAD = [
+    ("epochs=true", "epochs", "epochs=60"),
+    ("epochs=false", "epochs", "epochs=60"),
+    ("epochs=2.5", "epochs", "epochs=60"),
+    ("epochs=1e-3", "epochs", "epochs=60"),
+    ("lr=true", "lr", "lr=0.001"),
+    ("lr=nan", "lr", "lr=0.001"),
+    ("lr=NaN", "lr", "lr=0.001"),
+    ("scale=inf", "scale", "scale=1.0"),
+    ("scale=-Infinity", "scale", "scale=1.0"),
+    ("depth=true", "depth", None),
+    ("ks=2,true", "ks", "ks=2,4"),
+    ("patches=[[1,true]]", "patches", "patches=[[1,1],[2,2]]"),
+    ("epochs=ten", "epochs", "epochs=60"),
+]
+
+
+@pytest.mark.parametrize("assignment,key,example", BAD)
+def test_bad_types_are_refused_naming_the_key_and_a_valid_value(assignment, key, example):
+    with pytest.raises(ConfigError) as exc:
+        build_config(Strict, parse_assignments([assignment]), experiment="demo")
+    msg = str(exc.value)
+    assert "\n" not in msg and f"bad value {key}=" in msg
+    if example is not None:
+        assert f"e.g. --set {example}" in msg
+        # the suggested value is itself accepted
+        build_config(Strict, parse_assignments([example]))
+
+
+GOOD = [
+    ("epochs=3", "epochs", 3),
+    ("epochs=3.0", "epochs", 3),  # an integral float is the integer
+    ("lr=1e-2", "lr", 0.01),
+    ("scale=2", "scale", 2.0),
+    ("depth=null", "depth", None),
+    ("flag=true", "flag", True),
+    ("bound=inf", "bound", math.inf),  # this field allows inf
+    ("ks=1,3", "ks", [1, 3]),
+]
+
+
+@pytest.mark.parametrize("assignment,key,value", GOOD)
+def test_good_values_still_pass(assignment, key, value):
+    assert getattr(build_config(Strict, parse_assignments([assignment])), key) == value
 
 
 def test_parse_assignments_types():
@@ -79,3 +138,27 @@ def test_concurrent_run_dirs_are_distinct(tmp_path):
     for t in threads:
         t.join()
     assert len(dirs) == 80 and len(set(dirs)) == 80
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_0666_minus_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "r.json", "{}")
+        run_dir = new_run_dir(tmp_path, "exp")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert stat.S_IMODE(run_dir.stat().st_mode) == mode | 0o111 & ~umask
+
+
+def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = atomic_write_text(tmp_path / "r.json", "old")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from sslab import __version__
 from sslab.config import parse_assignments
-from sslab.errors import DataError, SslabError
+from sslab.errors import DataError, RunInterrupted, SslabError
 from sslab.progress import console, live, track
 
 app = typer.Typer(
@@ -33,7 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(fn: F) -> F:
-    """Turn SslabError into `error: <one line>` and exit code 2."""
+    """Turn SslabError into `error: <one line>` and exit code 2, and an interrupted run
+    (its result.json already flagged) into one line and exit code 128 + signal."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,6 +43,9 @@ def user_errors(fn: F) -> F:
         except SslabError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except RunInterrupted as exc:
+            console.print(f"[bold yellow]{escape(str(exc))}[/]", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -9,21 +9,64 @@ naming the key, the bad value and the allowed range.
 from __future__ import annotations
 
 import json
+import math
+import types
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticUndefined
 
 from sslab.errors import ConfigError
 
 __all__ = ["ExperimentConfig", "build_config", "describe_range", "parse_assignments"]
 
 
-class ExperimentConfig(BaseModel):
-    """Base of every experiment config: strict keys, validated on assignment."""
+def _wrong_bool(annotation: Any, value: Any) -> bool:
+    """True when ``value`` is, or holds, a bool where ``annotation`` asks for a number.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    Pydantic's lax mode reads ``True`` as ``1`` for an ``int`` or ``float`` field, so
+    ``--set epochs=true`` would silently train one epoch; a config never means that."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _wrong_bool(get_args(annotation)[0], value)
+    if origin in (Union, types.UnionType):
+        options = get_args(annotation)
+    else:
+        options = (annotation,)
+    if isinstance(value, bool):
+        wants_bool = any(
+            o is bool or o is Any or (get_origin(o) is Literal and any(isinstance(a, bool) for a in get_args(o)))
+            for o in options
+        )
+        return not wants_bool and any(o in (int, float) for o in options)
+    if isinstance(value, list | tuple):
+        for o in options:
+            o_origin, o_args = get_origin(o), get_args(o)
+            if o_origin in (list, set, frozenset) or (o_origin is tuple and len(o_args) == 2 and o_args[1] is ...):
+                return any(_wrong_bool(o_args[0], v) for v in value) if o_args else False
+            if o_origin is tuple and o_args:
+                return any(_wrong_bool(a, v) for a, v in zip(o_args, value, strict=False))
+    return False
+
+
+class ExperimentConfig(BaseModel):
+    """Base of every experiment config: strict keys, validated on assignment.
+
+    Numbers are strict where lax parsing would hide a mistake: a bool is not an int or a
+    float, an int field refuses a fraction (pydantic's default), and NaN / ±inf are refused
+    for every float unless its field says ``Field(..., allow_inf_nan=True)``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _wrong_bool(field.annotation, value):
+            raise ValueError("a bool (true/false) is not a number here")
+        return value
 
 
 C = TypeVar("C", bound=ExperimentConfig)
@@ -91,6 +134,34 @@ def describe_range(cls: type[BaseModel], key: str) -> str:
     return text
 
 
+def example_value(cls: type[BaseModel], key: str) -> str | None:
+    """The field's default written as ``--set`` would take it (``k=3``, ``names=a,b``), or None."""
+    field = cls.model_fields.get(key)
+    if field is None:
+        return None
+    if field.default_factory is not None:
+        default = field.default_factory()  # type: ignore[call-arg]
+    elif field.default is PydanticUndefined:
+        return None
+    else:
+        default = field.default
+    if default is None or (isinstance(default, float) and not math.isfinite(default)):
+        return None
+
+    def one(v: Any) -> str:
+        if isinstance(v, str):
+            return v
+        return json.dumps(list(v) if isinstance(v, tuple) else v, separators=(",", ":"))
+
+    if isinstance(default, list | tuple):
+        if not default:
+            return None
+        if any(isinstance(v, list | tuple | dict) for v in default):
+            return one(default)
+        return ",".join(one(v) for v in default)
+    return one(default)
+
+
 def build_config(
     cls: type[C],
     *layers: Mapping[str, Any],
@@ -119,6 +190,9 @@ def build_config(
         top = str(err["loc"][0]) if err["loc"] else key
         value = merged.get(top, err.get("input"))
         allowed = describe_range(cls, top)
-        msg = err["msg"].rstrip(".")
+        msg = err["msg"].rstrip(".").removeprefix("Value error, ")
         hint = f"; allowed: {allowed}" if allowed else ""
+        example = example_value(cls, top)
+        if example is not None and top in merged:
+            hint += f"; e.g. --set {top}={example}"
         raise ConfigError(f"bad value {key}={value!r}{where}: {msg}{hint}") from None

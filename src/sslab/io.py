@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
+import secrets
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,26 +31,53 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """Create ``.name.<random>.tmp`` beside ``path`` exclusively, mode 0666 minus the umask.
+
+    ``tempfile.mkstemp`` would create it 0600, and the rename would carry that mode over to
+    the final file; every file sslab writes is meant to be as readable as any other file the
+    user creates (0644 under the usual umask 022)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + dir fsync)."""
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + dir fsync).
+
+    The file gets mode 0666 minus the process umask. Whatever stops the write (a full disk,
+    a signal, KeyboardInterrupt) removes the temporary file and leaves ``path`` as it was."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temp(path)
     except OSError as exc:
         raise _output_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise _output_error(path, exc) from None
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from None
+        raise
     _fsync_dir(path.parent)
     return path
 
@@ -106,3 +134,21 @@ def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
         except OSError as exc:
             raise _output_error(candidate, exc) from None
     raise OutputError(f"cannot create a unique run directory under {base}; clean it up")
+
+
+def discard_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Remove a run directory that must not count as a run (its input was bad).
+
+    It is first renamed to a hidden sibling (one atomic step, so no reader ever sees it half
+    deleted), then deleted; its experiment folder goes too if that leaves it empty."""
+    run_dir = Path(run_dir)
+    trash = run_dir.parent / f".{run_dir.name}.discarded-{secrets.token_hex(4)}"
+    try:
+        os.replace(run_dir, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        run_dir.parent.rmdir()  # only succeeds when empty
+    except OSError:
+        pass

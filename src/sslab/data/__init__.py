@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sslab.data.cifar import load_cifar10, load_cifar100
+from sslab.data.cifar import CIFAR10_LAYOUT, CIFAR100_LAYOUT, load_cifar10, load_cifar100
 from sslab.data.dataset import ImageDataset, Splits, resize_images, stratified_split
 from sslab.data.digits import digits_splits, load_digits
-from sslab.data.imagefolder import load_image_folder
-from sslab.data.packaged import PACKAGED, packaged_splits
+from sslab.data.imagefolder import check_image_folder, load_image_folder
+from sslab.data.packaged import PACKAGED, package_dir, packaged_splits
 from sslab.data.patches import check_patch_grid, patch_index_map, patchify, unpatchify
-from sslab.data.stl10 import load_stl10
+from sslab.data.stl10 import check_stl10, load_stl10
 from sslab.errors import DataError
 
 DATASETS = ("digits", "mnist-5k", "animal-mnist", "cifar10", "cifar100", "stl10", "imagefolder", "auto")
@@ -24,6 +24,7 @@ __all__ = [
     "DATASETS",
     "ImageDataset",
     "Splits",
+    "check_data_layout",
     "check_patch_grid",
     "detect_dataset",
     "digits_splits",
@@ -55,6 +56,48 @@ def detect_dataset(data_dir: Path) -> str:
     if (data_dir / "train").is_file() and (data_dir / "test").is_file():
         return "cifar100"
     return "imagefolder"
+
+
+def _check_files(root: Path, names: list[str], layout: str) -> None:
+    for name in names:
+        path = root / name
+        if not path.is_file():
+            raise DataError(f"missing file {path}; expected layout {layout}")
+        if path.stat().st_size == 0:
+            raise DataError(f"{path} is empty: truncated; re-extract the archive (layout {layout})")
+
+
+def check_data_layout(name: str, data_dir: str | Path | None) -> str:
+    """Check that ``data_dir`` holds dataset ``name`` in its expected layout, without decoding it.
+
+    Cheap (file names and sizes only), so a run can refuse a wrong ``--data-dir`` before it
+    creates anything; a file whose contents are corrupt is still found when it is loaded.
+    Returns the dataset's resolved name (``auto`` detected)."""
+    if name == "digits" or (name == "auto" and data_dir is None):
+        return "digits"
+    if name in PACKAGED:
+        package_dir(PACKAGED[name])  # the installed package is there (checksums are checked on load)
+        return name
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if data_dir is None:
+        raise DataError(f"dataset {name!r} is not bundled: pass --data-dir pointing at its files")
+    data_dir = Path(data_dir)
+    if name == "auto":
+        name = detect_dataset(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} does not exist or is not a directory")
+    if name == "cifar10":
+        root = data_dir / "cifar-10-batches-py" if (data_dir / "cifar-10-batches-py").is_dir() else data_dir
+        _check_files(root, [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], CIFAR10_LAYOUT)
+    elif name == "cifar100":
+        root = data_dir / "cifar-100-python" if (data_dir / "cifar-100-python").is_dir() else data_dir
+        _check_files(root, ["train", "test"], CIFAR100_LAYOUT)
+    elif name == "stl10":
+        check_stl10(data_dir)
+    else:
+        check_image_folder(data_dir)
+    return name
 
 
 def load_dataset(

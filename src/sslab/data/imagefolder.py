@@ -44,17 +44,40 @@ def _read_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def load_tree(root: Path, image_size: int = 32, channels: int = 3, classes: list[str] | None = None) -> ImageDataset:
-    dirs = _class_dirs(root)
-    names = classes or [d.name for d in dirs]
-    index = {n: i for i, n in enumerate(names)}
-    images, labels = [], []
-    for d in dirs:
-        if d.name not in index:
-            raise DataError(f"class folder {d} is not among the training classes {names[:5]}...")
-        files = sorted(p for p in d.iterdir() if p.suffix.lower() in EXTENSIONS)
+def _listing(root: Path, classes: list[str] | None = None) -> list[tuple[Path, list[Path]]]:
+    """(class folder, its image files) for each class folder of ``root``, checked for layout."""
+    out = []
+    for d in _class_dirs(root):
+        if classes is not None and d.name not in classes:
+            raise DataError(f"class folder {d} is not among the training classes {classes[:5]}...")
+        files = sorted(p for p in d.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not files:
             raise DataError(f"class folder {d} holds no images ({', '.join(sorted(EXTENSIONS))})")
+        out.append((d, files))
+    return out
+
+
+def _trees(root: Path) -> tuple[Path, Path | None]:
+    """(train tree, held-out tree or None for the single-tree layout)."""
+    if (root / "train").is_dir() and ((root / "val").is_dir() or (root / "test").is_dir()):
+        return root / "train", root / "val" if (root / "val").is_dir() else root / "test"
+    return root, None
+
+
+def check_image_folder(root: Path) -> None:
+    """The layout is right (class folders holding image files), without decoding any image."""
+    train, held = _trees(Path(root))
+    listing = _listing(train)
+    if held is not None:
+        _listing(held, [d.name for d, _ in listing])
+
+
+def load_tree(root: Path, image_size: int = 32, channels: int = 3, classes: list[str] | None = None) -> ImageDataset:
+    listing = _listing(root, classes)
+    names = classes or [d.name for d, _ in listing]
+    index = {n: i for i, n in enumerate(names)}
+    images, labels = [], []
+    for d, files in listing:
         for f in files:
             images.append(_read_image(f, image_size, channels))
             labels.append(index[d.name])
@@ -67,9 +90,9 @@ def load_image_folder(
     root: Path, image_size: int = 32, channels: int = 3, val_fraction: float = 0.1, split_seed: int = 0
 ) -> Splits:
     root = Path(root)
-    if (root / "train").is_dir() and ((root / "val").is_dir() or (root / "test").is_dir()):
-        train = load_tree(root / "train", image_size, channels)
-        held = root / "val" if (root / "val").is_dir() else root / "test"
+    train_root, held = _trees(root)
+    if held is not None:
+        train = load_tree(train_root, image_size, channels)
         test = load_tree(held, image_size, channels, classes=train.classes)
         splits = carve_validation(train, test, val_fraction, split_seed)
     else:

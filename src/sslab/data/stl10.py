@@ -31,6 +31,25 @@ def _root(data_dir: Path) -> Path:
     raise DataError(f"no STL-10 files under {data_dir}; expected layout {LAYOUT}")
 
 
+def check_stl10(data_dir: Path) -> None:
+    """The four files exist and their sizes agree (whole images, one label byte per image)."""
+    root = _root(data_dir)
+    for split in ("train", "test"):
+        x, y = root / f"{split}_X.bin", root / f"{split}_y.bin"
+        for path in (x, y):
+            if not path.is_file():
+                raise DataError(f"missing file {path}; expected layout {LAYOUT}")
+        size = x.stat().st_size
+        if size == 0 or size % _IMAGE_BYTES:
+            raise DataError(
+                f"{x} has {size} bytes, not a multiple of 3x96x96={_IMAGE_BYTES}: truncated or "
+                f"corrupt; re-extract the archive (layout {LAYOUT})"
+            )
+        count = size // _IMAGE_BYTES
+        if y.stat().st_size != count:
+            raise DataError(f"{y} has {y.stat().st_size} labels for {count} images: truncated or corrupt")
+
+
 def read_images(path: Path, image_size: int | None = None) -> torch.Tensor:
     if not path.is_file():
         raise DataError(f"missing file {path}; expected layout {LAYOUT}")

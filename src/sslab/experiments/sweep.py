@@ -188,7 +188,7 @@ def run_sweep(
     address: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run ``name`` at every grid point × seed; returns (sweep directory, sweep record)."""
-    from sslab.experiments.runner import get_experiment, resolve_config
+    from sslab.experiments.runner import check_data, get_experiment, resolve_config
 
     if not grid:
         raise ConfigError("a sweep needs at least one --grid key=v1,v2")
@@ -198,8 +198,8 @@ def run_sweep(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     exp = get_experiment(name)
     points = expand(grid, seeds, base)
-    for p in points:  # every point must be a valid config before anything is written
-        resolve_config(exp, quick, p.overrides)
+    for p in points:  # every point must be a valid config, on data of the right layout, before anything is written
+        check_data(resolve_config(exp, quick, p.overrides), data_dir)
     if backend == "ray":
         _require_ray()
     out_root = Path(out_root).resolve()

@@ -1,0 +1,165 @@
+"""`sslab run` under bad input and faults: every failure is one line with exit code 2 and
+leaves no run directory; interrupted runs are flagged; a full disk is one line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from sslab.cli import app
+from sslab.experiments.runner import collect_runs
+from sslab.io import atomic_write_json
+from test_data_loaders import write_cifar10, write_stl10
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _one_line_exit_2(res, needle: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
+
+
+@pytest.mark.parametrize(
+    "sets,needle",
+    [
+        (["points=true"], "bad value points=True"),
+        (["points=2.5"], "bad value points=2.5"),
+        (["tolerance=nan"], "bad value tolerance='nan'"),
+        (["k=false"], "e.g. --set k=16"),
+        (["heatmap_kappa=inf"], "bad value heatmap_kappa='inf'"),  # a float with no upper bound
+        (["heatmap_kappa=NaN"], "bad value heatmap_kappa=nan"),
+        (["steps=true"], "bad value steps=True"),
+    ],
+)
+def test_bad_config_types_exit_2_and_write_nothing(tmp_path, sets, needle):
+    args = [a for s in sets for a in ("--set", s)]
+    name = "vit-global-local" if any(s.startswith(("heatmap", "steps")) for s in sets) else "linear-limits"
+    res = invoke("run", name, "--quick", "--out", str(tmp_path), *args)
+    _one_line_exit_2(res, needle)
+    assert not any(tmp_path.iterdir())
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_run_flags_the_run_interrupted_and_exits_128_plus_signal(tmp_path, sig, code):
+    # a run long enough to be caught mid-way: 10 million gradient steps
+    cmd = [sys.executable, "-m", "sslab", "run", "spectral-dynamics", "--set", "steps=10000000",
+           "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(p.read_text().count("experiment spectral-dynamics") for p in
+                              tmp_path.glob("spectral-dynamics/*/log.txt")))
+        time.sleep(0.5)  # well inside the experiment's loop
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err[-2000:]
+    (run_dir,) = (tmp_path / "spectral-dynamics").iterdir()
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "interrupted" and record["signal"] == sig.name
+    assert record["error"] == f"interrupted by {sig.name}" and record["seconds"] > 0
+    assert sorted(p.name for p in run_dir.iterdir()) == ["log.txt", "result.json"], "temporary file left"
+    lines = [ln for ln in (out + err).splitlines() if ln.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and f"interrupted by {sig.name}" in lines[0], out + err
+
+
+def _record(runs: Path, name: str, stamp: str, status: str, **extra) -> Path:
+    run_dir = runs / name / stamp
+    atomic_write_json(run_dir / "result.json", {"experiment": name, "status": status, "seconds": 1.0, **extra})
+    return run_dir
+
+
+def test_collect_runs_never_replaces_a_complete_result_with_a_failed_or_interrupted_one(tmp_path):
+    a_ok = _record(tmp_path, "a", "20260101T000000000000Z", "ok", numbers={"x": 1})
+    a_old_fail = _record(tmp_path, "a", "20251231T000000000000Z", "failed", error="boom")
+    a_int = _record(tmp_path, "a", "20260102T000000000000Z", "interrupted", signal="SIGTERM")
+    b_old = _record(tmp_path, "b", "20260101T000000000000Z", "ok", numbers={"x": 2})
+    b_new = _record(tmp_path, "b", "20260103T000000000000Z", "ok", numbers={"x": 3})
+    c_fail = _record(tmp_path, "c", "20260101T000000000000Z", "failed", error="boom")
+    _record(tmp_path, "d", "20260101T000000000000Z", "ok", sweep="d/20260101T000000000000Z")  # a sweep point
+    _record(tmp_path, "e", "20260101T000000000000Z", "running")
+    (tmp_path / "f" / "20260101T000000000000Z").mkdir(parents=True)  # killed with SIGKILL: no result.json
+    (tmp_path / "g" / "20260101T000000000000Z").mkdir(parents=True)
+    (tmp_path / "g" / "20260101T000000000000Z" / "result.json").write_text('{"experiment": "g", "sta')
+    latest, problems = collect_runs(tmp_path)
+    assert [(d, r["status"]) for d, r in latest] == [(a_ok, "ok"), (b_new, "ok")]
+    assert b_old not in [d for d, _ in latest]
+    assert [(d, r["status"]) for d, r in problems] == [
+        (a_old_fail, "failed"), (a_int, "interrupted"), (c_fail, "failed")
+    ]
+
+
+def _cifar_with_corrupt_batch(root: Path) -> Path:
+    write_cifar10(root, per_batch=20)
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x02}q\x00(garbage")
+    return root
+
+
+def _truncated_stl10(root: Path) -> Path:
+    write_stl10(root)
+    x = root / "stl10_binary" / "train_X.bin"
+    x.write_bytes(x.read_bytes()[:-100])
+    return root
+
+
+def _image_folder_with_a_broken_png(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    (root / "dog" / "5.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def _missing_batch(root: Path) -> Path:
+    write_cifar10(root, per_batch=20)
+    (root / "cifar-10-batches-py" / "test_batch").unlink()
+    return root
+
+
+def _empty_dir(root: Path) -> Path:
+    root.mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (_cifar_with_corrupt_batch, "data_batch_3 is truncated or corrupt"),  # found while loading
+        (_image_folder_with_a_broken_png, "cannot decode image"),  # found while loading
+        (_truncated_stl10, "not a multiple of 3x96x96"),  # found by the layout check
+        (_missing_batch, "missing file"),
+        (_empty_dir, "no class sub-folders"),
+    ],
+)
+def test_data_errors_in_run_exit_2_and_leave_no_run_directory(tmp_path, make, needle):
+    data = make(tmp_path / "data")
+    out = tmp_path / "runs"
+    res = invoke("run", "mask-distance", "--quick", "--set", "pairs=200", "--set", "ratios=0,0.5",
+                 "--set", "patch=4", "--data-dir", str(data), "--out", str(out))
+    _one_line_exit_2(res, needle)
+    leftovers = [p for p in out.rglob("*")] if out.exists() else []
+    assert leftovers == [], leftovers
