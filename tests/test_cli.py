@@ -49,7 +49,8 @@ def test_report_shows_summary_and_figure(alignment_run):
     assert res.exit_code == 0
     page = (alignment_run / "report" / "index.html").read_text()
     assert "alignment" in page and "data:image/png;base64," in page
-    assert "held" in page and "<script" not in page and "http" not in page.replace("http-equiv", "")
+    assert "held" in page and "<script" not in page and "src='http" not in page and 'src="http' not in page
+    assert "<a href='https://arxiv.org/abs/2402.11337'>" in page  # the paper, linked (not loaded)
 
 
 @pytest.mark.parametrize(

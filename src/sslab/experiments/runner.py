@@ -5,7 +5,8 @@ A failing experiment still writes a result with ``status: "failed"`` and the err
 ``sslab reproduce`` goes on and the report shows the failure.
 
 result.json: {"experiment", "version", "status", "seed", "quick", "config", "overrides", "sweep", "numbers",
-"claims": [{"name", "verdict", "held", "test", "evidence"}], "figures", "headline", "seconds", "error"?}
+"claims": [{"name", "verdict", "held", "test", "evidence"}], "figures", "figure_captions": {file: caption},
+"headline", "seconds", "error"?}
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def run_experiment(
             numbers=result.numbers,
             claims=[c.record() for c in result.claims],
             figures=list(dict.fromkeys(ctx.figures + result.figures)),
+            figure_captions=ctx.figure_captions,
             headline=result.headline,
             notes=result.notes,
         )
@@ -105,6 +107,7 @@ def run_experiment(
             status="failed",
             error=f"{type(exc).__name__}: {one_line}",
             figures=list(ctx.figures),
+            figure_captions=ctx.figure_captions,
         )
         if not isinstance(exc, SslabError):
             record["traceback"] = traceback.format_exc()
