@@ -70,12 +70,16 @@ class RunContext:
     data_dir: Path | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("sslab.run"))
     figures: list[str] = field(default_factory=list)
+    figure_captions: dict[str, str] = field(default_factory=dict)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed + offset)
 
-    def save_figure(self, fig: plt.Figure, name: str) -> str:
-        """Save ``fig`` as ``<out_dir>/<name>.png`` atomically and close it."""
+    def save_figure(self, fig: plt.Figure, name: str, caption: str | None = None) -> str:
+        """Save ``fig`` as ``<out_dir>/<name>.png`` atomically and close it.
+
+        ``caption`` says what is plotted (the report adds the data and the seeds); it is stored
+        in result.json under ``figure_captions``."""
         import io
 
         buf = io.BytesIO()
@@ -84,6 +88,8 @@ class RunContext:
         fname = f"{name}.png"
         atomic_write_bytes(self.out_dir / fname, buf.getvalue())
         self.figures.append(fname)
+        if caption:
+            self.figure_captions[fname] = caption
         return fname
 
 

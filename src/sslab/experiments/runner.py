@@ -9,7 +9,7 @@ during a run writes ``status: "interrupted"`` (atomically, like every file) and 
 
 result.json: {"experiment", "version", "status" (ok | failed | interrupted), "seed", "quick", "config",
 "overrides", "sweep", "numbers", "claims": [{"name", "verdict", "held", "test", "evidence"}], "figures",
-"headline", "seconds", "error"?, "signal"?}
+"figure_captions": {file: caption}, "headline", "seconds", "error"?, "signal"?}
 
 :func:`collect_runs` reads a runs directory back: the newest complete result per experiment and,
 separately, every failed or interrupted run, so a report never shows a failed or interrupted run
@@ -157,6 +157,7 @@ def run_experiment(
                 numbers=result.numbers,
                 claims=[c.record() for c in result.claims],
                 figures=list(dict.fromkeys(ctx.figures + result.figures)),
+                figure_captions=ctx.figure_captions,
                 headline=result.headline,
                 notes=result.notes,
             )
@@ -168,7 +169,7 @@ def run_experiment(
             error = RunInterrupted(signum, out_dir)
             sig_name = signal.Signals(signum).name
             record.update(status="interrupted", error=f"interrupted by {sig_name}", signal=sig_name,
-                          figures=list(ctx.figures))
+                          figures=list(ctx.figures), figure_captions=ctx.figure_captions)
             logger.warning("interrupted by %s", sig_name)
         except DataError as exc:  # bad input found while loading: no run happened
             logger.removeHandler(handler)
@@ -182,6 +183,7 @@ def run_experiment(
                 status="failed",
                 error=f"{type(exc).__name__}: {one_line}",
                 figures=list(ctx.figures),
+                figure_captions=ctx.figure_captions,
             )
             if not isinstance(exc, SslabError):
                 record["traceback"] = traceback.format_exc()

@@ -1,7 +1,12 @@
-"""One static HTML page (no network, no JavaScript) summarising the latest run of every
-experiment under a runs directory: a summary table of claims, then a section per
-experiment with its figures (embedded as data URIs), numbers and config, then the latest
-sweep of each experiment (``runs/sweeps/NAME/<ts>/sweep.json``) as a table and a figure."""
+"""One static HTML page (no JavaScript, nothing loaded from the network) summarising the latest
+complete run of every experiment under a runs directory (see :mod:`sslab.report.collect`):
+a summary table of claims, then a section per experiment (what data, sizes, budget and paper;
+the claims with their pre-registered tests; captioned figures embedded as data URIs; per-arm
+seed statistics; numbers; config), the failed and interrupted runs, and the latest sweep of
+each experiment (``runs/sweeps/NAME/<ts>/sweep.json``).
+
+Only PNG files that resolve to a path inside their run directory are embedded: a ``figures``
+entry such as ``/etc/hostname`` or ``../../x.png`` is shown as refused, never read."""
 
 from __future__ import annotations
 
@@ -14,6 +19,16 @@ from typing import Any
 
 from sslab import __version__
 from sslab.io import atomic_write_text
+from sslab.report.collect import Run, collect_runs
+from sslab.report.describe import (
+    figure_caption,
+    headline_text,
+    is_seed_record,
+    readable_name,
+    section_paragraph,
+    seed_text,
+    value_text,
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
@@ -24,6 +39,8 @@ td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top
 th{background:#f4f4f4}.held{color:#0a7d28;font-weight:600}.not{color:#b45309;font-weight:600}.inc{color:#555;font-style:italic}
 .failed{color:#c0152f;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.meta{color:#666;font-size:.9em}
+figure{margin:1em 0}figcaption{color:#444;font-size:.9em;max-width:900px}dl.about{margin:.5em 0}
+dl.about dt{font-weight:600;float:left;clear:left;width:5.5em}dl.about dd{margin:0 0 .2em 6em}
 """
 
 
@@ -40,9 +57,9 @@ def _newest(runs_dir: Path, pattern: str, skip=lambda record: False) -> list[tup
     return [latest[k] for k in sorted(latest)]
 
 
-def collect_latest(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The newest finished result.json of each experiment; sweep points are shown with their sweep."""
-    return _newest(runs_dir, "*/*/result.json", lambda r: r.get("status") == "running" or bool(r.get("sweep")))
+def collect_latest(runs_dir: Path) -> list[Run]:
+    """The run the report shows for each experiment: its newest complete one (see collect_runs)."""
+    return collect_runs(runs_dir).latest
 
 
 def collect_sweeps(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -68,24 +85,12 @@ def render_sweeps(sweeps: list[tuple[Path, dict[str, Any]]]) -> str:
         head = "".join(f"<th>{html.escape(k)}</th>" for k in [*keys, "seed", "status", "claims held", *metrics])
         parts.append(f"<table><tr>{head}</tr>")
         for p in rec.get("points", []):
-            cells = [_fmt(p["overrides"].get(k)) for k in keys] + [str(p["seed"]), p["status"]]
+            cells = [value_text(p["overrides"].get(k)) for k in keys] + [str(p["seed"]), p["status"]]
             cells.append(f"{p.get('claims_held', 0)}/{p.get('claims_total', 0)}")
-            cells += [_fmt(p["numbers"].get(m, "")) for m in metrics]
+            cells += [value_text(p["numbers"].get(m, "")) for m in metrics]
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
     return "\n".join(parts)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list) and len(value) > 12:
-        return "[" + ", ".join(_fmt(v) for v in value[:12]) + f", … ({len(value)} values)]"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
-    return str(value)
 
 
 def verdict_of(claim: dict[str, Any]) -> str:
@@ -105,31 +110,107 @@ def _status_cell(verdict: str | None, failed: bool) -> str:
     return f'<td class="{_VERDICT_CLASS.get(v, "inc")}">{html.escape(v)}</td>'
 
 
-def _headline(record: dict[str, Any]) -> str:
-    key = record.get("headline")
-    if key and key in record.get("numbers", {}):
-        return f"{html.escape(key)} = {html.escape(_fmt(record['numbers'][key]))}"
-    return ""
+def resolve_figure(run_dir: Path, name: str) -> Path | None:
+    """The PNG ``name`` of a run, or None unless it is a file inside ``run_dir`` (no absolute
+    paths, no ``..`` escapes, no symlinks pointing out)."""
+    if not isinstance(name, str) or not name.lower().endswith(".png"):
+        return None
+    root = run_dir.resolve()
+    try:
+        path = (root / name).resolve()
+    except (OSError, RuntimeError):
+        return None
+    return path if path.is_relative_to(root) and path.is_file() else None
 
 
-def _img(run_dir: Path, name: str) -> str:
-    path = run_dir / name
+def _img(run_dir: Path, name: str, caption: str | None = None) -> str:
+    path = resolve_figure(run_dir, name)
+    if path is None:
+        return f"<p class='failed'>figure {html.escape(str(name))} not shown: not a PNG inside the run directory</p>"
     try:
         data = base64.b64encode(path.read_bytes()).decode()
     except OSError:
         return f"<p class='failed'>figure {html.escape(name)} missing</p>"
-    alt = html.escape(name)
+    cap = html.escape(caption or name)
     return (
-        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
-        f'<figcaption class="meta">{alt}</figcaption></figure>'
+        f'<figure><img alt="{cap}" src="data:image/png;base64,{data}">'
+        f'<figcaption>{cap} <span class="meta">[{html.escape(name)}]</span></figcaption></figure>'
     )
 
 
+def render_arms(numbers: dict[str, Any]) -> str:
+    """``numbers.arms.<arm>.<metric>`` seed records as one table: arm × metric, mean ± CI (n seeds)."""
+    arms = numbers.get("arms")
+    if not isinstance(arms, dict) or not arms:
+        return ""
+    metrics = list(dict.fromkeys(m for rec in arms.values() if isinstance(rec, dict) for m in rec
+                                 if is_seed_record(rec[m])))
+    if not metrics:
+        return ""
+    head = "".join(f"<th>{html.escape(readable_name(m))}</th>" for m in metrics)
+    rows = [f"<table class='arms'><tr><th>arm</th>{head}</tr>"]
+    for arm, rec in arms.items():
+        cells = "".join(
+            f"<td>{html.escape(seed_text(rec[m]))}</td>" if isinstance(rec, dict) and is_seed_record(rec.get(m))
+            else "<td>—</td>"
+            for m in metrics
+        )
+        rows.append(f"<tr><td>{html.escape(readable_name(str(arm)))}</td>{cells}</tr>")
+    rows.append("</table><p class='meta'>mean ± half-width of the 95% Student-t interval over seeds; "
+                "one seed has no interval.</p>")
+    return "".join(rows)
+
+
+def render_problems(problems: list[Run]) -> str:
+    """Failed, interrupted and unfinished runs, newest first; they never replace a complete run."""
+    if not problems:
+        return ""
+    parts = [
+        "<h2 id='problems'>Interrupted and failed runs</h2><p class='meta'>Runs that did not complete. "
+        "They are not used above: each experiment shows its newest complete run.</p>",
+        "<table><tr><th>experiment</th><th>run</th><th>status</th><th>error</th><th>seconds</th></tr>",
+    ]
+    for run_dir, rec in problems:
+        status = str(rec.get("status"))
+        status = "unfinished (killed, or still running)" if status == "running" else status
+        parts.append(
+            f"<tr><td>{html.escape(str(rec.get('experiment', run_dir.parent.name)))}</td>"
+            f"<td>{html.escape(run_dir.name)}</td><td class='failed'>{html.escape(status)}</td>"
+            f"<td>{html.escape(str(rec.get('error') or ''))}</td><td>{_seconds(rec)}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _seconds(rec: dict[str, Any]) -> str:
+    value = rec.get("seconds")
+    return f"{value:.1f}" if isinstance(value, int | float) else ""
+
+
+def _papers() -> dict[str, str]:
+    """Experiment name → its registry ``paper`` field (empty for experiments no longer registered)."""
+    from sslab.experiments import load_all
+
+    return {name: exp.paper for name, exp in load_all().items()}
+
+
+def _about(rec: dict[str, Any], paper: str) -> str:
+    items = []
+    for label, text, link in section_paragraph(rec, paper):
+        body = html.escape(text)
+        if link:
+            body = f"<a href='{html.escape(link)}'>{body}</a>"
+        items.append(f"<dt>{html.escape(label)}</dt><dd>{body}</dd>")
+    return f"<dl class='about'>{''.join(items)}</dl>"
+
+
 def render(
-    entries: list[tuple[Path, dict[str, Any]]],
+    entries: list[Run],
     title: str = "sslab report",
-    sweeps: list[tuple[Path, dict[str, Any]]] | None = None,
+    sweeps: list[Run] | None = None,
+    problems: list[Run] | None = None,
 ) -> str:
+    papers = _papers()
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -138,13 +219,13 @@ def render(
         "its section. Verdicts: 'held' and 'not held' are decided by the pre-registered test shown "
         "next to each claim; 'inconclusive' means the seeds could not tell, or the deep runs did not "
         "beat the random-init encoder.</p>",
-        "<h2>Summary</h2><table><tr><th>experiment</th><th>claim</th><th>status</th><th>key number</th>"
+        "<h2>Summary</h2><table><tr><th>experiment</th><th>claim</th><th>verdict</th><th>key number</th>"
         "<th>seed</th><th>mode</th><th>seconds</th></tr>",
     ]
     for run_dir, rec in entries:
         name = html.escape(rec.get("experiment", run_dir.parent.name))
         mode = "quick" if rec.get("quick") else "full"
-        tail = f"<td>{rec.get('seed')}</td><td>{mode}</td><td>{rec.get('seconds', 0):.1f}</td>"
+        tail = f"<td>{rec.get('seed')}</td><td>{mode}</td><td>{_seconds(rec)}</td>"
         link = f"<a href='#{name}'>{name}</a>"
         if rec.get("status") != "ok":
             err = html.escape(str(rec.get("error", "unknown error")))
@@ -155,7 +236,7 @@ def render(
             first = i == 0
             parts.append(
                 f"<tr><td>{link if first else ''}</td><td>{html.escape(c['name'])}</td>"
-                f"{_status_cell(verdict_of(c), False)}<td>{_headline(rec) if first else ''}</td>"
+                f"{_status_cell(verdict_of(c), False)}<td>{html.escape(headline_text(rec)) if first else ''}</td>"
                 f"{tail if first else '<td></td><td></td><td></td>'}</tr>"
             )
     parts.append("</table>")
@@ -164,9 +245,10 @@ def render(
         parts.append(f"<h2 id='{name}'>{name}</h2>")
         parts.append(
             f"<p class='meta'>run {html.escape(run_dir.name)} · seed {rec.get('seed')} · "
-            f"{'quick' if rec.get('quick') else 'full'} mode · {rec.get('seconds', 0):.1f} s · "
+            f"{'quick' if rec.get('quick') else 'full'} mode · {_seconds(rec)} s · "
             f"sslab {html.escape(str(rec.get('version')))}</p>"
         )
+        parts.append(_about(rec, papers.get(str(rec.get("experiment")), "")))
         if rec.get("status") != "ok":
             parts.append(f"<p class='failed'>failed: {html.escape(str(rec.get('error')))}</p>")
             if rec.get("traceback"):
@@ -181,18 +263,22 @@ def render(
                     f"<td>{html.escape(c.get('test') or '—')}</td><td>{html.escape(c['evidence'])}</td></tr>"
                 )
             parts.append("</table>")
-        for fig in rec.get("figures", []):
-            parts.append(_img(run_dir, fig))
-        if rec.get("numbers"):
+        for fig in rec.get("figures") or []:
+            parts.append(_img(run_dir, fig, figure_caption(rec, fig)))
+        numbers = rec.get("numbers") or {}
+        parts.append(render_arms(numbers))
+        shown = {k: v for k, v in numbers.items() if k != "arms"}
+        if shown:
             parts.append("<details><summary>numbers</summary><table>")
-            for k, v in rec["numbers"].items():
-                parts.append(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>")
+            for k, v in shown.items():
+                parts.append(f"<tr><td>{html.escape(readable_name(k))}</td><td>{html.escape(value_text(v))}</td></tr>")
             parts.append("</table></details>")
         parts.append(
             "<details><summary>config</summary><pre>"
             + html.escape(json.dumps(rec.get("config", {}), indent=2))
             + "</pre></details>"
         )
+    parts.append(render_problems(problems or []))
     parts.append(render_sweeps(sweeps or []))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -202,5 +288,6 @@ def build_report(runs_dir: str | Path = "runs", out: str | Path | None = None) -
     """Write ``<runs_dir>/report/index.html`` (or ``out``) and return its path."""
     runs_dir = Path(runs_dir)
     out = Path(out) if out else runs_dir / "report" / "index.html"
-    atomic_write_text(out, render(collect_latest(runs_dir), sweeps=collect_sweeps(runs_dir)))
+    collected = collect_runs(runs_dir)
+    atomic_write_text(out, render(collected.latest, sweeps=collect_sweeps(runs_dir), problems=collected.problems))
     return out

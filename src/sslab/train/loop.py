@@ -35,7 +35,7 @@ from torch import nn
 from sslab import distributed
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
-from sslab.progress import console, track
+from sslab.progress import console, note, track
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, save_checkpoint
 from sslab.train.sampler import GlobalBatchSampler, step_generator
 
@@ -243,6 +243,8 @@ def train(
             distributed.barrier()
         state.history.append(record)
         state.epoch = epoch + 1
+        done = cfg.batch_size * (steps_per_epoch - first)  # images this epoch, all ranks together
+        note(loss=record.get("loss", math.nan), img_s=done / max(record["seconds"], 1e-9))
         if writer is not None:
             for k, v in record.items():
                 if k != "epoch":
