@@ -36,7 +36,7 @@ from sslab import distributed
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
 from sslab.progress import console, track
-from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, save_checkpoint
+from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, plain, save_checkpoint
 from sslab.train.sampler import GlobalBatchSampler, step_generator
 
 
@@ -127,7 +127,7 @@ def train(
     steps_per_epoch = len(sampler)
     device = distributed.resolve_device(cfg.device)
     method.to(device)
-    full_config = {"train": asdict(cfg), "run": run_config or {}}
+    full_config = plain({"train": asdict(cfg), "run": run_config or {}})  # as stored in checkpoints
     opt = torch.optim.AdamW(_param_groups(method, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
     state = TrainState()
     ckpt_path = out_dir / CHECKPOINT if out_dir else None
