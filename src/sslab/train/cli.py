@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -90,10 +91,12 @@ def train_command(
     --batch-size is the global batch, split evenly over the processes.
     """
     from sslab.distributed import launched_by_torchrun
+    from sslab.train.rundir import check_run_dir
 
     opts = TrainOptions(**{k: v for k, v in ctx.params.items()})
     check_options(opts)
     if opts.nproc > 1 and not launched_by_torchrun():
+        check_run_dir(opts.out, opts.resume)  # the workers' rank 0 claims it; refuse early and cleanly
         raise typer.Exit(relaunch_with_torchrun(ctx, opts.nproc))
     run_train_process(opts)
 
@@ -114,19 +117,24 @@ def check_options(opts: TrainOptions) -> None:
 
 
 def run_train_process(opts: TrainOptions) -> None:
-    """This process's part of the run: alone, or as one torchrun worker. A worker leaves
+    """This process's part of the run: alone, or as one torchrun worker. Rank 0 holds the run
+    directory's lock for the whole run (:mod:`sslab.train.rundir`). A worker leaves
     deterministically (barrier, destroy, hard exit; on an error: report it, hard exit)."""
     from sslab import distributed
+    from sslab.train.rundir import RunDirLock
 
     joined = distributed.launched_by_torchrun() and not distributed.active()
-    world, dev = distributed.init_from_env(opts.device)
+    owner = int(os.environ.get("RANK", "0")) == 0  # rank 0 holds the run directory for all ranks
+    claim = RunDirLock(opts.out, opts.resume) if owner else contextlib.nullcontext()
     try:
-        train_and_evaluate(opts, world, dev)
+        with claim:
+            world, dev = distributed.init_from_env(opts.device)
+            train_and_evaluate(opts, world, dev)
+            distributed.shutdown()  # every rank is done before the lock is released
     except BaseException as exc:
         if joined:  # leave at once: peers blocked in a collective fail fast on the closed sockets
             distributed.hard_exit(worker_exit_code(exc))
         raise
-    distributed.shutdown()
     if joined:
         distributed.hard_exit(0)
 
