@@ -17,9 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from sslab.errors import ConfigError
 from sslab.progress import console, live
-from sslab.train.options import TrainOptions
+from sslab.train.options import TrainOptions, validate
 
 MethodArg = Annotated[str, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
 DatasetOpt = Annotated[
@@ -32,7 +31,9 @@ PresetOpt = Annotated[str, typer.Option(help="ViT size: cpu-tiny, vit-tiny, vit-
 EpochsOpt = Annotated[int, typer.Option(help="Passes over the training images.")]
 BatchOpt = Annotated[int, typer.Option(help="Global batch size, split evenly over the --nproc processes.")]
 LrOpt = Annotated[float, typer.Option(help="Peak AdamW learning rate (linear warmup, then cosine decay).")]
-MaskRatioOpt = Annotated[float, typer.Option(help="Fraction of patches masked by mae and umae, in [0, 1).")]
+MaskRatioOpt = Annotated[
+    float | None, typer.Option(help="Fraction of patches masked, in [0, 1) (mae and umae only; default 0.75).")
+]
 UniformityOpt = Annotated[
     float | None, typer.Option(help="U-MAE uniformity weight λ >= 0 (umae only; default 1e-3).")
 ]
@@ -59,7 +60,7 @@ def train_command(
     epochs: EpochsOpt = 50,
     batch_size: BatchOpt = 128,
     lr: LrOpt = 1.5e-3,
-    mask_ratio: MaskRatioOpt = 0.75,
+    mask_ratio: MaskRatioOpt = None,
     uniformity_weight: UniformityOpt = None,
     seed: SeedOpt = 0,
     checkpoint_every: CheckpointEveryOpt = 5,
@@ -94,26 +95,11 @@ def train_command(
     from sslab.train.rundir import check_run_dir
 
     opts = TrainOptions(**{k: v for k, v in ctx.params.items()})
-    check_options(opts)
+    validate(opts)
     if opts.nproc > 1 and not launched_by_torchrun():
         check_run_dir(opts.out, opts.resume)  # the workers' rank 0 claims it; refuse early and cleanly
         raise typer.Exit(relaunch_with_torchrun(ctx, opts.nproc))
     run_train_process(opts)
-
-
-def check_options(opts: TrainOptions) -> None:
-    """Refuse bad options with a one-line ConfigError before any process starts."""
-    from sslab.distributed import resolve_device
-
-    if opts.nproc < 1:
-        raise ConfigError(f"bad value --nproc={opts.nproc}: must be >= 1")
-    if opts.batch_size % opts.nproc:
-        raise ConfigError(
-            f"--batch-size {opts.batch_size} (the global batch) must be divisible by --nproc {opts.nproc}"
-        )
-    resolve_device(opts.device)  # a bad or unavailable device fails here
-    if opts.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"bad value --precision={opts.precision}: use fp32 or bf16")
 
 
 def run_train_process(opts: TrainOptions) -> None:
@@ -149,8 +135,6 @@ def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
     from sslab.train.loop import train as run_training
     from sslab.train.pipeline import online_knn
 
-    if not 0.0 <= opts.mask_ratio < 1.0:
-        raise ConfigError(f"bad value --mask-ratio={opts.mask_ratio}: must be in [0, 1)")
     splits = load_dataset(opts.dataset, opts.data_dir, opts.image_size).standardized()
     channels = splits.train.image_shape[0]
     vit = vit_config(opts.preset, image_size=opts.image_size, patch=opts.patch, channels=channels)
