@@ -40,7 +40,15 @@ UniformityOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed of the initial weights, data order, masks and views.")]
 CheckpointEveryOpt = Annotated[int, typer.Option(help="Write OUT/checkpoint.pt every N epochs and at the end.")]
 EvalEveryOpt = Annotated[int, typer.Option(help="Online kNN accuracy on the validation split every N epochs (0: off).")]
-OnNanOpt = Annotated[str, typer.Option(help="On a NaN or infinite loss: stop, or skip the step.")]
+OnNanOpt = Annotated[
+    str,
+    typer.Option(help="On a NaN or infinite loss: stop; skip the step (capped by --max-skip-frac); or rollback "
+                 "(reload the last checkpoint and halve the learning rate, at most --max-rollbacks times)."),
+]
+MaxSkipOpt = Annotated[
+    float | None, typer.Option(help="--on-nan skip: most steps that may be skipped, as a fraction (default 0.01).")
+]
+MaxRollbacksOpt = Annotated[int | None, typer.Option(help="--on-nan rollback: most rollbacks (default 3).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory (checkpoint, TensorBoard logs, metrics.json).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from OUT/checkpoint.pt.")]
 NprocOpt = Annotated[int, typer.Option(help="Data-parallel processes on this machine (launched through torchrun).")]
@@ -66,6 +74,8 @@ def train_command(
     checkpoint_every: CheckpointEveryOpt = 5,
     eval_every: EvalEveryOpt = 5,
     on_nan: OnNanOpt = "stop",
+    max_skip_frac: MaxSkipOpt = None,
+    max_rollbacks: MaxRollbacksOpt = None,
     out: OutOpt = Path("runs/train"),
     resume: ResumeOpt = False,
     nproc: NprocOpt = 1,

@@ -18,6 +18,8 @@ from sslab.errors import ConfigError
 SEED_MAX = 2**32 - 1  # numpy and scikit-learn seeds are 32-bit
 MASKED_METHODS = ("mae", "umae")
 DEFAULT_MASK_RATIO = 0.75  # official MAE
+DEFAULT_MAX_SKIP_FRAC = 0.01
+DEFAULT_MAX_ROLLBACKS = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class TrainOptions:
     checkpoint_every: int = 5
     eval_every: int = 5
     on_nan: str = "stop"
+    max_skip_frac: float | None = None  # on_nan="skip" only; None: DEFAULT_MAX_SKIP_FRAC
+    max_rollbacks: int | None = None  # on_nan="rollback" only; None: DEFAULT_MAX_ROLLBACKS
     out: Path = Path("runs/train")
     resume: bool = False
     nproc: int = 1
@@ -64,6 +68,8 @@ class TrainOptions:
             checkpoint_every=self.checkpoint_every,
             eval_every=self.eval_every,
             on_nan=self.on_nan,  # type: ignore[arg-type]
+            max_skip_frac=DEFAULT_MAX_SKIP_FRAC if self.max_skip_frac is None else self.max_skip_frac,
+            max_rollbacks=DEFAULT_MAX_ROLLBACKS if self.max_rollbacks is None else self.max_rollbacks,
             device=self.device,
             precision=self.precision,  # type: ignore[arg-type]
             compile=self.compile,
@@ -135,7 +141,17 @@ def validate(opts: TrainOptions) -> None:
     _integer("seed", opts.seed, 0, SEED_MAX, 0)
     _integer("checkpoint-every", opts.checkpoint_every, 1, 100_000, 5)
     _integer("eval-every", opts.eval_every, 0, 100_000, 5)
-    _choice("on-nan", opts.on_nan, ("stop", "skip"))
+    _choice("on-nan", opts.on_nan, ("stop", "skip", "rollback"))
+    if opts.max_skip_frac is not None:
+        if opts.on_nan != "skip":
+            raise ConfigError(f"--max-skip-frac applies to --on-nan skip only (got --on-nan {opts.on_nan}); drop it")
+        _number("max-skip-frac", opts.max_skip_frac, 0.0, 1.0, DEFAULT_MAX_SKIP_FRAC)
+    if opts.max_rollbacks is not None:
+        if opts.on_nan != "rollback":
+            raise ConfigError(
+                f"--max-rollbacks applies to --on-nan rollback only (got --on-nan {opts.on_nan}); drop it"
+            )
+        _integer("max-rollbacks", opts.max_rollbacks, 0, 20, DEFAULT_MAX_ROLLBACKS)
     _choice("precision", opts.precision, ("fp32", "bf16"))
     resolve_device(opts.device)  # a bad or unavailable device
     if Path(opts.out).exists() and not Path(opts.out).is_dir():
