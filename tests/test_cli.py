@@ -329,3 +329,12 @@ def test_data_dir_runs_an_experiment_on_cifar_files(tmp_path):
     (run_dir,) = list((tmp_path / "runs" / "mask-distance").iterdir())
     rec = json.loads((run_dir / "result.json").read_text())
     assert rec["config"]["dataset"] == "auto" and "cifar10" in rec["notes"]
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_every_training_option_has_help_text(command):
+    import typer.main
+
+    params = typer.main.get_command(app).commands[command].params
+    missing = [p.name for p in params if not (getattr(p, "help", None) or "").strip()]
+    assert len(params) > 2 and missing == []

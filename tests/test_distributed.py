@@ -141,7 +141,7 @@ def _tiny_cfg() -> TrainConfig:
 
 
 def _final_state(out_dir: Path) -> dict[str, torch.Tensor]:
-    ck = torch.load(out_dir / "checkpoint.pt", weights_only=False)
+    ck = torch.load(out_dir / "checkpoint.pt", weights_only=True)
     return {k: v for k, v in ck["model"].items() if v.dtype.is_floating_point}
 
 
@@ -163,7 +163,7 @@ def test_training_on_two_processes_follows_the_one_process_trajectory_and_resume
         reference = _final_state(one / name)
         _assert_close(_final_state(two / name), reference, atol=1e-8)
         _assert_close(_final_state(mixed / name), reference, atol=1e-8)
-        ck = torch.load(mixed / name / "checkpoint.pt", weights_only=False)
+        ck = torch.load(mixed / name / "checkpoint.pt", weights_only=True)
         assert ck["step"] == 6 and ck["world_size"] == 1
 
 
@@ -202,7 +202,7 @@ def test_cli_nproc_two_launches_torchrun_and_resumes_on_one_process(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["epochs"] == 1 and 0.1 < metrics["linear"] <= 1.0
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["world_size"] == 2
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["world_size"] == 2
     again = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "already finished 1 epochs" in " ".join(again.stderr.split())
 

@@ -46,5 +46,5 @@ def test_trainer_runs_on_cuda_with_bf16(tmp_path: Path) -> None:
     state = train(method, images, cfg, tmp_path)
     assert state.step == 8 and all(torch.isfinite(torch.tensor(h["loss"])) for h in state.history)
     assert next(method.parameters()).device.type == "cuda"
-    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ck["config"]["train"]["device"] == "cuda"

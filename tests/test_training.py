@@ -1,4 +1,5 @@
-"""Training loop: exact resume, NaN guard, config-change refusal, finished-run no-op."""
+"""Training loop: exact resume, NaN guard (stop, capped skip, rollback), config-change refusal,
+finished-run no-op."""
 
 import pytest
 import torch
@@ -73,7 +74,7 @@ def test_nan_loss_stops_with_step_and_checkpoint(tmp_path, images):
 def test_nan_loss_skip_option_continues(tmp_path, images):
     bad = images.clone()
     bad[:10] = float("nan")
-    state = train(fresh(), bad, cfg(on_nan="skip", epochs=1), tmp_path)
+    state = train(fresh(), bad, cfg(on_nan="skip", epochs=1, max_skip_frac=1.0), tmp_path)
     assert state.skipped_steps >= 1 and state.epoch == 1
 
 
@@ -106,3 +107,74 @@ def test_finetune_calibrates_the_head_batchnorm_on_the_train_features() -> None:
     enc = _TinySpreadEncoder()
     acc = finetune(enc, 10, s.train.images, s.train.labels, s.test.images, s.test.labels, epochs=2, lr=1e-2)
     assert acc > 0.7  # measured 0.81; 0.10 without the recalibration
+
+
+class _NaNAt(torch.nn.Module):
+    """A method whose loss and embedding become NaN on the chosen forward calls (0-based)."""
+
+    def __init__(self, inner: torch.nn.Module, calls: set[int]) -> None:
+        super().__init__()
+        self.inner, self.calls, self.count = inner, calls, 0
+
+    def forward(self, x, generator=None):
+        out = self.inner(x, generator)
+        if self.count in self.calls:
+            out = {**out, "loss": out["loss"] * float("nan"), "embedding": out["embedding"] * float("nan")}
+        self.count += 1
+        return out
+
+
+def test_skip_is_capped_and_the_error_leaves_the_last_checkpoint(tmp_path, images):
+    """18 steps, --max-skip-frac 0.1 allows 1 skipped step: the second NaN (step 9) stops the run."""
+    with pytest.raises(NonFiniteLossError, match=r"2 of 18 steps non-finite, more than --max-skip-frac 0\.1 allows"):
+        train(_NaNAt(fresh(), {8, 9}), images, cfg(on_nan="skip", max_skip_frac=0.1), tmp_path / "a")
+    ck = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    assert ck["step"] == 6 and ck["epoch"] == 1  # the end of epoch 1, untouched
+    state = train(_NaNAt(fresh(), {8, 9}), images, cfg(on_nan="skip", max_skip_frac=0.2), tmp_path / "b")
+    assert state.skipped_steps == 2 and state.step == 18 and state.epoch == 3
+
+
+def test_metrics_of_nan_embeddings_are_nan_not_a_crash(tmp_path, images):
+    from sslab.eval.knn import knn_accuracy
+    from sslab.eval.probes import logistic_probe
+    from sslab.methods.losses import effective_rank
+
+    state = train(_NaNAt(fresh(), {5}), images, cfg(on_nan="skip", max_skip_frac=0.1), tmp_path)
+    assert state.skipped_steps == 1 and state.epoch == 3
+    rank = [h["effective_rank"] for h in state.history]
+    assert rank[0] != rank[0] and all(r == r and r > 1 for r in rank[1:])  # NaN after the NaN last step
+    z = torch.randn(20, 4)
+    z[3, 1] = float("nan")
+    y = torch.arange(20) % 2
+    assert torch.isnan(effective_rank(z)) and knn_accuracy(z, y, z, y) != knn_accuracy(z, y, z, y)
+    assert logistic_probe(z, y, z, y, z, y).test_acc != logistic_probe(z, y, z, y, z, y).test_acc
+
+
+def test_rollback_reloads_the_last_checkpoint_and_halves_the_learning_rate(tmp_path, images):
+    """NaN at step 7: back to the checkpoint of step 6, then steps 6.. at half the learning
+    rate; identical to resuming that checkpoint with its learning-rate factor set to 1/2."""
+    from sslab.train.checkpoint import save_checkpoint
+
+    rolled = _NaNAt(fresh(), {7})
+    state = train(rolled, images, cfg(on_nan="rollback"), tmp_path / "rolled")
+    assert state.rollbacks == 1 and state.lr_scale == 0.5 and state.step == 18 and state.skipped_steps == 0
+    train(_NaNAt(fresh(), set()), images, cfg(on_nan="rollback"), tmp_path / "ref", stop_after_steps=6)
+    ck = load_checkpoint(tmp_path / "ref" / "checkpoint.pt")
+    save_checkpoint(tmp_path / "ref" / "checkpoint.pt", {**ck, "lr_scale": 0.5, "rollbacks": 1})
+    reference = _NaNAt(fresh(), set())
+    ref_state = train(reference, images, cfg(on_nan="rollback"), tmp_path / "ref", resume=True)
+    assert states_equal(rolled.state_dict(), reference.state_dict())
+    assert [h["lr"] for h in state.history] == [h["lr"] for h in ref_state.history]
+    from sslab.train.loop import lr_at
+
+    assert state.history[1]["lr"] == pytest.approx(0.5 * lr_at(cfg(), 11, 6))  # last step of epoch 2, halved
+    saved = load_checkpoint(tmp_path / "rolled" / "checkpoint.pt")
+    assert saved["lr_scale"] == 0.5 and saved["rollbacks"] == 1  # a resumed run keeps the halved rate
+
+
+def test_rollback_before_the_first_checkpoint_and_its_bound(tmp_path, images):
+    state = train(_NaNAt(fresh(), {2}), images, cfg(on_nan="rollback"))  # no directory: the initial state
+    assert state.rollbacks == 1 and state.step == 18
+    with pytest.raises(NonFiniteLossError, match=r"after 2 rollbacks \(learning rate × 0\.25\)"):
+        train(_NaNAt(fresh(), {8, 9, 10}), images, cfg(on_nan="rollback", max_rollbacks=2), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 6

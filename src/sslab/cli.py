@@ -4,6 +4,7 @@ progress and errors to stderr. Any user error prints one line and exits with 2."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -525,7 +526,28 @@ _attach_data_commands()
 
 
 def main() -> None:
-    app(prog_name="sslab")
+    """Entry point. A malformed command line (unknown option, a value of the wrong type, a
+    missing argument) is one line too: `error: <what>; see `sslab CMD --help``, exit code 2."""
+    errors = sys.modules[typer.BadParameter.__module__]  # click's exceptions (typer may vendor click)
+    no_args = getattr(errors, "NoArgsIsHelpError", ())
+    try:
+        code = app(prog_name="sslab", standalone_mode=False)
+    except no_args:  # bare `sslab`: the help, and exit code 2 as before
+        with contextlib.suppress(SystemExit):
+            app(prog_name="sslab", args=[*sys.argv[1:], "--help"])
+        code = 2
+    except errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "sslab"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        console.print(f"[bold red]error:[/] {escape(message)}; see `{where} --help`", highlight=False, soft_wrap=True)
+        code = 2
+    except errors.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except typer.Abort:
+        console.print("aborted", highlight=False)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ def knn_accuracy(
     temperature: float = 0.07,
     chunk: int = 1024,
 ) -> float:
+    if not (bool(torch.isfinite(train_f).all()) and bool(torch.isfinite(test_f).all())):
+        return float("nan")  # features of a diverged encoder: no accuracy to report
     train_f = F.normalize(train_f.float(), dim=1)
     test_f = F.normalize(test_f.float(), dim=1)
     c = int(max(train_y.max(), test_y.max()) + 1)

@@ -53,7 +53,10 @@ def logistic_probe(
     cs: Sequence[float] = (0.01, 0.1, 1.0),
     max_iter: int = 500,
 ) -> ProbeResult:
-    """Multinomial logistic regression; inverse regularisation C chosen on the val split."""
+    """Multinomial logistic regression; inverse regularisation C chosen on the val split.
+    Non-finite features (a diverged encoder) give NaN accuracies."""
+    if not all(bool(torch.isfinite(f).all()) for f in (f_train, f_val, f_test)):
+        return ProbeResult(float("nan"), float("nan"), float("nan"))
     scaler = StandardScaler().fit(_np(f_train))
     ftr, fva, fte = (scaler.transform(_np(f)) for f in (f_train, f_val, f_test))
     ytr, yva, yte = (_np(y).astype(int) for y in (y_train, y_val, y_test))

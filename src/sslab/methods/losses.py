@@ -77,6 +77,10 @@ def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """exp of the entropy of the normalised singular values of the centred rows (Roy & Vetterli
+    2007); NaN when ``z`` has a non-finite entry (the SVD of such a matrix does not converge)."""
+    if not bool(torch.isfinite(z).all()):
+        return torch.tensor(float("nan"))
     s = torch.linalg.svdvals(z.float() - z.float().mean(dim=0, keepdim=True))
     p = s / s.sum().clamp_min(eps)
     return torch.exp(-(p * (p + eps).log()).sum())

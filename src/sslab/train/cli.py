@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,193 +17,242 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from sslab.errors import ConfigError
 from sslab.progress import console, live
+from sslab.train.options import TrainOptions, validate
+
+MethodArg = Annotated[str, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
+DatasetOpt = Annotated[
+    str, typer.Option(help="digits (bundled), cifar10, cifar100, stl10, imagefolder, or auto (detect in --data-dir).")
+]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder with the dataset's files (not digits).")]
+ImageSizeOpt = Annotated[int, typer.Option(help="Side in pixels the images are resized to; a multiple of --patch.")]
+PatchOpt = Annotated[int, typer.Option(help="Side length in pixels of the ViT's square patches.")]
+PresetOpt = Annotated[str, typer.Option(help="ViT size: cpu-tiny, vit-tiny, vit-small or vit-base.")]
+EpochsOpt = Annotated[int, typer.Option(help="Passes over the training images.")]
+BatchOpt = Annotated[int, typer.Option(help="Global batch size, split evenly over the --nproc processes.")]
+LrOpt = Annotated[float, typer.Option(help="Peak AdamW learning rate (linear warmup, then cosine decay).")]
+MaskRatioOpt = Annotated[
+    float | None, typer.Option(help="Fraction of patches masked, in [0, 1) (mae and umae only; default 0.75).")
+]
+UniformityOpt = Annotated[
+    float | None, typer.Option(help="U-MAE uniformity weight λ >= 0 (umae only; default: the official code's 0.01, sslab.methods.mae.UMAE_WEIGHT).")
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the initial weights, data order, masks and views.")]
+CheckpointEveryOpt = Annotated[int, typer.Option(help="Write OUT/checkpoint.pt every N epochs and at the end.")]
+EvalEveryOpt = Annotated[int, typer.Option(help="Online kNN accuracy on the validation split every N epochs (0: off).")]
+OnNanOpt = Annotated[
+    str,
+    typer.Option(help="On a NaN or infinite loss: stop; skip the step (capped by --max-skip-frac); or rollback "
+                 "(reload the last checkpoint and halve the learning rate, at most --max-rollbacks times)."),
+]
+MaxSkipOpt = Annotated[
+    float | None, typer.Option(help="--on-nan skip: most steps that may be skipped, as a fraction (default 0.01).")
+]
+MaxRollbacksOpt = Annotated[int | None, typer.Option(help="--on-nan rollback: most rollbacks (default 3).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Run directory (checkpoint, TensorBoard logs, metrics.json).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from OUT/checkpoint.pt.")]
+NprocOpt = Annotated[int, typer.Option(help="Data-parallel processes on this machine (launched through torchrun).")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast).")]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model parts.")]
+
+
+def train_command(
+    ctx: typer.Context,
+    method: MethodArg,
+    dataset: DatasetOpt = "digits",
+    data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = 8,
+    patch: PatchOpt = 2,
+    preset: PresetOpt = "cpu-tiny",
+    epochs: EpochsOpt = 50,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 1.5e-3,
+    mask_ratio: MaskRatioOpt = None,
+    uniformity_weight: UniformityOpt = None,
+    seed: SeedOpt = 0,
+    checkpoint_every: CheckpointEveryOpt = 5,
+    eval_every: EvalEveryOpt = 5,
+    on_nan: OnNanOpt = "stop",
+    max_skip_frac: MaxSkipOpt = None,
+    max_rollbacks: MaxRollbacksOpt = None,
+    out: OutOpt = Path("runs/train"),
+    resume: ResumeOpt = False,
+    nproc: NprocOpt = 1,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    compile: CompileOpt = False,
+) -> None:
+    """Pre-train one method; checkpoints, TensorBoard logs and final metrics go to OUT.
+
+    Examples:
+
+      sslab train mae --epochs 50 --out runs/train/mae
+
+      sslab train umae --uniformity-weight 0.01 --out runs/train/umae
+
+      sslab train mae --out runs/train/mae --resume
+
+      sslab train simclr --nproc 2 --batch-size 256 --out runs/train/simclr-ddp
+
+      torchrun --nproc-per-node 8 -m sslab train mae --device cuda --precision bf16
+
+      tensorboard --logdir runs/train
+
+    --batch-size is the global batch, split evenly over the processes.
+    """
+    from sslab.distributed import launched_by_torchrun
+    from sslab.train.rundir import check_run_dir
+
+    opts = TrainOptions(**{k: v for k, v in ctx.params.items()})
+    validate(opts)
+    if opts.nproc > 1 and not launched_by_torchrun():
+        check_run_dir(opts.out, opts.resume)  # the workers' rank 0 claims it; refuse early and cleanly
+        raise typer.Exit(relaunch_with_torchrun(ctx, opts.nproc))
+    run_train_process(opts)
+
+
+def run_train_process(opts: TrainOptions) -> None:
+    """This process's part of the run: alone, or as one torchrun worker. Rank 0 holds the run
+    directory's lock for the whole run (:mod:`sslab.train.rundir`). A worker leaves
+    deterministically (barrier, destroy, hard exit; on an error: report it, hard exit)."""
+    from sslab import distributed
+    from sslab.train.rundir import RunDirLock
+
+    joined = distributed.launched_by_torchrun() and not distributed.active()
+    owner = int(os.environ.get("RANK", "0")) == 0  # rank 0 holds the run directory for all ranks
+    claim = RunDirLock(opts.out, opts.resume) if owner else contextlib.nullcontext()
+    try:
+        with claim:
+            world, dev = distributed.init_from_env(opts.device)
+            train_and_evaluate(opts, world, dev)
+            distributed.shutdown()  # every rank is done before the lock is released
+    except BaseException as exc:
+        if joined:  # leave at once: peers blocked in a collective fail fast on the closed sockets
+            distributed.hard_exit(worker_exit_code(exc))
+        raise
+    if joined:
+        distributed.hard_exit(0)
+
+
+def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
+    """Load the data, pre-train (resuming if asked), then evaluate on rank 0 into metrics.json."""
+    import torch
+
+    from sslab.data import load_dataset
+    from sslab.methods import build_method
+    from sslab.models import vit_config
+    from sslab.train.loop import train as run_training
+    from sslab.train.pipeline import online_knn
+
+    splits = load_dataset(opts.dataset, opts.data_dir, opts.image_size).standardized()
+    channels = splits.train.image_shape[0]
+    vit = vit_config(opts.preset, image_size=opts.image_size, patch=opts.patch, channels=channels)
+    kwargs = opts.method_kwargs()
+    cfg = opts.train_config()
+    torch.manual_seed(opts.seed)
+    model = build_method(opts.method, vit, **kwargs)
+    run_config = {"method": opts.method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": opts.dataset}
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with live(enabled=world.is_main):
+        state = run_training(
+            model, splits.train.images, cfg, opts.out, resume=opts.resume, run_config=run_config,
+            evaluate=online_knn(splits),
+        )
+    if world.is_main:
+        write_metrics(opts, model, splits, state.epoch, world.size, dev)
+
+
+def write_metrics(opts: TrainOptions, model: Any, splits: Any, epochs: int, world_size: int, dev: Any) -> None:
+    """Linear probe and kNN of the trained encoder → OUT/metrics.json (and one console line)."""
+    from sslab.io import atomic_write_json
+    from sslab.train.pipeline import evaluate_encoder
+
+    linear, knn, _ = evaluate_encoder(model.encoder, splits, opts.seed)
+    metrics = {
+        "method": opts.method, "epochs": epochs, "linear": linear, "knn": knn, "seed": opts.seed,
+        "world_size": world_size, "device": str(dev), "precision": opts.precision,
+    }
+    atomic_write_json(opts.out / "metrics.json", metrics)
+    console.print(f"{opts.method}: linear {linear:.4f}  kNN {knn:.4f}  ({world_size} × {dev}) → {opts.out}")
+
+
+def worker_exit_code(exc: BaseException) -> int:
+    """Report an exception of a torchrun worker as the CLI would; return its exit code."""
+    import traceback
+
+    from sslab.errors import SslabError
+
+    if isinstance(exc, SslabError):
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
+    if isinstance(exc, typer.Exit):
+        return exc.exit_code
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    traceback.print_exception(exc)
+    return 1
+
+
+def torchrun_args(ctx: typer.Context) -> list[str]:
+    """The command line of this `sslab train` call, without --nproc."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == "nproc" or value is None:
+            continue
+        if param.param_type_name == "argument":
+            args.insert(0, str(value))
+        elif getattr(param, "is_flag", False):
+            args += [param.opts[0]] if value else []
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
+    """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
+    return subprocess.call([*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env)
+
+
+RunDirArg = Annotated[Path, typer.Argument(help="A `sslab train` output directory (or its checkpoint.pt).")]
+FinetuneOpt = Annotated[int, typer.Option(help="Also fine-tune end to end for N epochs (0: no fine-tuning).")]
+
+
+def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epochs: FinetuneOpt = 0) -> None:
+    """Evaluate a trained checkpoint: linear probe, kNN and optional fine-tuning.
+
+    Example: sslab eval runs/train/mae --finetune-epochs 10
+    """
+    from sslab.data import load_dataset
+    from sslab.eval.finetune import finetune
+    from sslab.methods import build_method
+    from sslab.models import ViTConfig
+    from sslab.train.checkpoint import CHECKPOINT, load_checkpoint
+    from sslab.train.pipeline import evaluate_encoder
+
+    ck = load_checkpoint(run_dir / CHECKPOINT if run_dir.is_dir() else run_dir)
+    run = ck["config"]["run"]
+    vit = ViTConfig(**run["vit"])
+    model = build_method(run["method"], vit, **run.get("method_kwargs", {}))
+    model.load_state_dict(ck["model"])
+    splits = load_dataset(run.get("dataset", "digits"), data_dir, vit.image_size).standardized()
+    linear, knn, _ = evaluate_encoder(model.encoder, splits)
+    result = {"epoch": ck["epoch"], "linear": linear, "knn": knn}
+    if finetune_epochs:
+        s = splits
+        result["finetune"] = finetune(
+            model.encoder, s.train.num_classes, s.train.images, s.train.labels, s.test.images, s.test.labels,
+            epochs=finetune_epochs,
+        )
+    console.print(json.dumps(result))
 
 
 def attach(app: typer.Typer, user_errors: Any) -> None:
-    @app.command()
-    @user_errors
-    def train(
-        ctx: typer.Context,
-        method: Annotated[str, typer.Argument(help="mae, umae, simclr or latent")],
-        dataset: Annotated[str, typer.Option(help="digits, cifar10, cifar100, stl10, imagefolder, auto")] = "digits",
-        data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
-        image_size: Annotated[int, typer.Option()] = 8,
-        patch: Annotated[int, typer.Option()] = 2,
-        preset: Annotated[str, typer.Option(help="cpu-tiny, vit-tiny, vit-small, vit-base")] = "cpu-tiny",
-        epochs: Annotated[int, typer.Option()] = 50,
-        batch_size: Annotated[int, typer.Option()] = 128,
-        lr: Annotated[float, typer.Option()] = 1.5e-3,
-        mask_ratio: Annotated[float, typer.Option()] = 0.75,
-        uniformity_weight: Annotated[float | None, typer.Option(help="U-MAE λ (default UMAE_WEIGHT)")] = None,
-        seed: Annotated[int, typer.Option()] = 0,
-        checkpoint_every: Annotated[int, typer.Option()] = 5,
-        eval_every: Annotated[int, typer.Option(help="online kNN on val every N epochs (0: off)")] = 5,
-        on_nan: Annotated[str, typer.Option(help="stop or skip")] = "stop",
-        out: Annotated[Path, typer.Option("--out", help="run directory (checkpoint, tensorboard, metrics)")] = Path(
-            "runs/train"
-        ),
-        resume: Annotated[bool, typer.Option("--resume", help="continue from OUT/checkpoint.pt")] = False,
-        nproc: Annotated[int, typer.Option(help="data-parallel processes on this machine (torchrun)")] = 1,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
-        precision: Annotated[str, typer.Option(help="fp32 or bf16 (autocast)")] = "fp32",
-        compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model parts")] = False,
-    ) -> None:
-        """Pre-train one method; checkpoints, TensorBoard logs and final metrics go to OUT.
-
-        Examples:
-
-          sslab train mae --epochs 50 --out runs/train/mae
-
-          sslab train umae --uniformity-weight 0.01 --out runs/train/umae
-
-          sslab train mae --out runs/train/mae --resume
-
-          sslab train simclr --nproc 2 --batch-size 256 --out runs/train/simclr-ddp
-
-          torchrun --nproc-per-node 8 -m sslab train mae --device cuda --precision bf16
-
-          tensorboard --logdir runs/train
-
-        --batch-size is the global batch, split evenly over the processes.
-        """
-        from sslab.distributed import launched_by_torchrun, resolve_device
-
-        if nproc < 1:
-            raise ConfigError(f"bad value --nproc={nproc}: must be >= 1")
-        if batch_size % nproc:
-            raise ConfigError(f"--batch-size {batch_size} (the global batch) must be divisible by --nproc {nproc}")
-        resolve_device(device)  # a bad or unavailable device fails here, before any process starts
-        if nproc > 1 and not launched_by_torchrun():
-            raise typer.Exit(relaunch_with_torchrun(ctx, nproc))
-        if precision not in ("fp32", "bf16"):
-            raise ConfigError(f"bad value --precision={precision}: use fp32 or bf16")
-        from sslab import distributed
-        from sslab.data import load_dataset
-        from sslab.io import atomic_write_json
-        from sslab.methods import build_method
-        from sslab.models import vit_config
-        from sslab.train.loop import TrainConfig
-        from sslab.train.loop import train as run_training
-        from sslab.train.pipeline import evaluate_encoder, online_knn
-
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ConfigError(f"bad value --mask-ratio={mask_ratio}: must be in [0, 1)")
-        splits = load_dataset(dataset, data_dir, image_size).standardized()
-        vit = vit_config(preset, image_size=image_size, patch=patch, channels=splits.train.image_shape[0])
-        kwargs: dict[str, Any] = {}
-        if method in ("mae", "umae"):
-            kwargs["mask_ratio"] = mask_ratio
-            if uniformity_weight is not None:
-                kwargs["uniformity_weight"] = uniformity_weight
-        cfg = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            eval_every=eval_every,
-            on_nan=on_nan,  # type: ignore[arg-type]
-            device=device,
-            precision=precision,  # type: ignore[arg-type]
-            compile=compile,
-        )
-        import torch
-
-        joined = distributed.launched_by_torchrun() and not distributed.active()  # a torchrun worker
-        world, dev = distributed.init_from_env(device)
-        try:
-            torch.manual_seed(seed)
-            model = build_method(method, vit, **kwargs)
-            run_config = {"method": method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": dataset}
-            out.mkdir(parents=True, exist_ok=True)
-            with live(enabled=world.is_main):
-                state = run_training(
-                    model, splits.train.images, cfg, out, resume=resume, run_config=run_config,
-                    evaluate=online_knn(splits),
-                )
-            if world.is_main:
-                linear, knn, _ = evaluate_encoder(model.encoder, splits, seed)
-                metrics = {
-                    "method": method, "epochs": state.epoch, "linear": linear, "knn": knn, "seed": seed,
-                    "world_size": world.size, "device": str(dev), "precision": precision,
-                }
-                atomic_write_json(out / "metrics.json", metrics)
-                console.print(f"{method}: linear {linear:.4f}  kNN {knn:.4f}  ({world.size} × {dev}) → {out}")
-        except BaseException as exc:
-            if joined:  # leave at once: peers blocked in a collective fail fast on the closed sockets
-                distributed.hard_exit(worker_exit_code(exc))
-            raise
-        distributed.shutdown()
-        if joined:
-            distributed.hard_exit(0)
-
-    def worker_exit_code(exc: BaseException) -> int:
-        """Report an exception of a torchrun worker as the CLI would; return its exit code."""
-        import traceback
-
-        from sslab.errors import SslabError
-
-        if isinstance(exc, SslabError):
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            return 2
-        if isinstance(exc, typer.Exit):
-            return exc.exit_code
-        if isinstance(exc, SystemExit):
-            return exc.code if isinstance(exc.code, int) else 1
-        traceback.print_exception(exc)
-        return 1
-
-    def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
-        """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
-        args: list[str] = []
-        for param in ctx.command.params:
-            value = ctx.params.get(param.name or "")
-            if param.name == "nproc" or value is None:
-                continue
-            if param.param_type_name == "argument":
-                args.insert(0, str(value))
-            elif getattr(param, "is_flag", False):
-                args += [param.opts[0]] if value else []
-            else:
-                args += [param.opts[0], str(value)]
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-        console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
-        return subprocess.call([*cmd, "-m", "sslab", "train", *args], env=env)
-
-    @app.command("eval")
-    @user_errors
-    def eval_cmd(
-        run_dir: Annotated[Path, typer.Argument(help="a `sslab train` output directory")],
-        data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
-        finetune_epochs: Annotated[int, typer.Option()] = 0,
-    ) -> None:
-        """Evaluate a trained checkpoint: linear probe, kNN and optional fine-tuning.
-
-        Example: sslab eval runs/train/mae --finetune-epochs 10
-        """
-        from sslab.data import load_dataset
-        from sslab.eval.finetune import finetune
-        from sslab.methods import build_method
-        from sslab.models import ViTConfig
-        from sslab.train.checkpoint import CHECKPOINT, load_checkpoint
-        from sslab.train.pipeline import evaluate_encoder
-
-        ck = load_checkpoint(run_dir / CHECKPOINT if run_dir.is_dir() else run_dir)
-        run = ck["config"]["run"]
-        vit = ViTConfig(**run["vit"])
-        model = build_method(run["method"], vit, **run.get("method_kwargs", {}))
-        model.load_state_dict(ck["model"])
-        splits = load_dataset(run.get("dataset", "digits"), data_dir, vit.image_size).standardized()
-        linear, knn, _ = evaluate_encoder(model.encoder, splits)
-        result = {"epoch": ck["epoch"], "linear": linear, "knn": knn}
-        if finetune_epochs:
-            s = splits
-            result["finetune"] = finetune(
-                model.encoder, s.train.num_classes, s.train.images, s.train.labels, s.test.images, s.test.labels,
-                epochs=finetune_epochs,
-            )
-        console.print(json.dumps(result))
+    """Register `train` and `eval` on the sslab app (``user_errors``: one-line errors, exit 2)."""
+    app.command("train")(user_errors(train_command))
+    app.command("eval")(user_errors(eval_command))
