@@ -186,3 +186,27 @@ def test_load_official_rejects_what_it_cannot_load():
     with pytest.raises(ConfigError, match="pass heads="):
         load_official(sd)
     assert load_official(official_state(dim=192, dec_dim=32, depth=1))[0].cfg.heads == 3
+
+
+def test_latent_prediction_defaults_follow_ijepa():
+    m = build_method("latent", tiny())
+    assert m.loss == "smooth_l1"
+    masks = m.masks
+    assert (masks.num_targets, masks.target_scale, masks.target_aspect, masks.context_scale) == (
+        4, (0.15, 0.2), (0.75, 1.5), (0.85, 1.0)
+    )
+
+
+def test_ema_momentum_follows_ijepa_schedule_not_one_step_ahead():
+    """ijepa src/train.py: the update after step i uses m_i = 0.996 + i·0.004/T, so the first
+    update (i = 0) uses 0.996 and the one after step 5 of 10 uses 0.998."""
+    m = build_method("latent", tiny())
+    assert m.momentum(0, 10) == pytest.approx(0.996, abs=1e-15)
+    assert m.momentum(5, 10) == pytest.approx(0.998, abs=1e-15)
+    assert m.momentum(9, 10) == pytest.approx(0.9996, abs=1e-15)
+    online, target = m.encoder.norm.bias, m.target_encoder.norm.bias
+    with torch.no_grad():
+        online.fill_(1.0)
+        target.fill_(0.5)
+    m.after_step(0, 10)
+    assert target[0].item() == pytest.approx(0.996 * 0.5 + 0.004 * 1.0, abs=1e-7)

@@ -11,8 +11,9 @@
   For unit vectors ‖a − b‖² = 2 − 2 aᵀb, so it equals 2 − 2·mean off-diagonal cosine.
 * :func:`nt_xent` — SimCLR's normalised-temperature cross-entropy (Chen et al. 2020):
   for 2B embeddings, ℓ_i = −log exp(s_{i,p(i)}/τ) / Σ_{j≠i} exp(s_{ij}/τ), mean over i.
-* :func:`latent_mse` — latent prediction (I-JEPA, Assran et al. 2023): mean squared error
-  between predicted and (layer-normed, stop-gradient) target embeddings.
+* :func:`latent_regression` — latent prediction (I-JEPA, Assran et al. 2023): smooth-L1
+  (Huber, β = 1, as ``F.smooth_l1_loss`` in ijepa src/train.py) or squared error, mean over all
+  entries, between predicted and (layer-normed, stop-gradient) target embeddings.
 * :func:`effective_rank` — exp of the entropy of the normalised singular values (Roy &
   Vetterli 2007); a collapse diagnostic.
 """
@@ -72,8 +73,11 @@ def nt_xent(
     return F.cross_entropy(logits, (rows + b) % (2 * b))
 
 
-def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target.detach()).pow(2).mean()
+def latent_regression(pred: torch.Tensor, target: torch.Tensor, kind: str = "smooth_l1") -> torch.Tensor:
+    """mean_i ℓ(pred_i − target_i), ℓ(d) = d²/2 for |d| < 1 else |d| − 1/2 (``smooth_l1``) or d² (``mse``)."""
+    if kind == "mse":
+        return (pred - target.detach()).pow(2).mean()
+    return F.smooth_l1_loss(pred, target.detach())
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -218,7 +218,7 @@ def train(
                 nn.utils.clip_grad_norm_(method.parameters(), cfg.clip_grad)
             opt.step()
             if hasattr(method, "after_step"):
-                method.after_step((step + 1) / total_steps)
+                method.after_step(step, total_steps)
             state.step = step + 1
             for k, v in scalars.items():
                 sums[k] = sums.get(k, 0.0) + v
