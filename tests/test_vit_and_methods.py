@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sslab.errors import ConfigError, ShapeError
-from sslab.methods import build_method
+from sslab.methods import METHODS, build_method, method_options
 from sslab.models import ViTEncoder, sincos_2d, vit_config
 from sslab.views import random_masking
 
@@ -127,3 +127,16 @@ def test_latent_prediction_ema_moves_target_towards_context():
     m.after_step(0, 10)
     after = gap()
     assert after < before
+
+
+def test_method_options_route_shared_settings_to_the_methods_that_take_them():
+    shared = {"mask_ratio": 0.6, "uniformity_weight": 0.1, "uniformity_form": "eq9"}
+    assert method_options("mae", **shared) == {"mask_ratio": 0.6}
+    assert method_options("umae", **shared) == shared
+    assert method_options("umae", mask_ratio=0.5) == {"mask_ratio": 0.5}
+    assert method_options("simclr", **shared) == {} and method_options("latent", **shared) == {}
+    for name in METHODS:  # every routed option is one the method accepts
+        m = build_method(name, tiny(), **method_options(name, **shared))
+        assert getattr(m, "mask_ratio", 0.6) == 0.6
+    with pytest.raises(ConfigError, match="unknown method"):
+        method_options("byol", mask_ratio=0.5)

@@ -13,9 +13,9 @@ from torch import nn
 
 from sslab.distributed import GlobalBatchNorm1d, gather_rows, global_rows
 from sslab.errors import ConfigError
-from sslab.methods.augment import Augment
 from sslab.methods.losses import SIMCLR_TEMPERATURE, mean_pairwise_sq_distance, nt_xent
 from sslab.models.vit import ViTConfig, ViTEncoder
+from sslab.views.augment import Augment
 
 
 class SimCLR(nn.Module):

@@ -80,7 +80,7 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
         from sslab import distributed
         from sslab.data import load_dataset
         from sslab.io import atomic_write_json
-        from sslab.methods import build_method
+        from sslab.methods import build_method, method_options
         from sslab.models import vit_config
         from sslab.train.loop import TrainConfig
         from sslab.train.loop import train as run_training
@@ -90,11 +90,7 @@ def attach(app: typer.Typer, user_errors: Any) -> None:
             raise ConfigError(f"bad value --mask-ratio={mask_ratio}: must be in [0, 1)")
         splits = load_dataset(dataset, data_dir, image_size).standardized()
         vit = vit_config(preset, image_size=image_size, patch=patch, channels=splits.train.image_shape[0])
-        kwargs: dict[str, Any] = {}
-        if method in ("mae", "umae"):
-            kwargs["mask_ratio"] = mask_ratio
-            if uniformity_weight is not None:
-                kwargs["uniformity_weight"] = uniformity_weight
+        kwargs = method_options(method, mask_ratio=mask_ratio, uniformity_weight=uniformity_weight)
         cfg = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,
