@@ -13,12 +13,22 @@ def tiny(**kw):
     return vit_config("cpu-tiny", image_size=8, patch=2, channels=1, depth=2, **kw)
 
 
-def test_random_masking_is_consistent():
-    ids_keep, mask, _ = random_masking(5, 16, 0.75, torch.Generator().manual_seed(0))
+def test_random_masking_is_consistent_uniform_and_restorable():
+    ids_keep, mask, ids_restore = random_masking(5, 16, 0.75, torch.Generator().manual_seed(0))
     assert ids_keep.shape == (5, 4) and mask.sum(1).eq(12).all()
-    # kept ids are exactly the unmasked positions, and ids_restore inverts the shuffle
+    # kept ids are exactly the unmasked positions
     for b in range(5):
         assert set(ids_keep[b].tolist()) == set((mask[b] == 0).nonzero().squeeze(1).tolist())
+    # ids_restore puts [visible tokens, mask tokens] back in patch order, as the decoder relies on
+    visible = ids_keep.float()  # token value = its patch id
+    seq = torch.cat([visible, torch.full((5, 12), -1.0)], dim=1)
+    restored = torch.gather(seq, 1, ids_restore)
+    assert torch.equal(restored == -1, mask.bool())
+    assert torch.equal(restored[~mask.bool()], torch.arange(16.0).expand(5, -1)[~mask.bool()])
+    # every patch is masked with probability 3/4 (4000 draws: standard error 0.007)
+    _, many, _ = random_masking(4000, 16, 0.75, torch.Generator().manual_seed(1))
+    assert (many.mean(0) - 0.75).abs().max() < 0.03
+    assert len({tuple(r.tolist()) for r in mask}) > 1  # drawn per image
     with pytest.raises(ConfigError):
         random_masking(2, 16, 1.0)
 
