@@ -37,7 +37,7 @@ VIT = ViTConfig(image_size=32, patch=4, channels=3, dim=192, depth=6, heads=3, d
 
 def _setup(batch: int) -> tuple[torch.nn.Module, torch.Tensor]:
     torch.manual_seed(0)
-    method = build_method("umae", VIT, mask_ratio=0.75, uniformity_weight=0.01)
+    method = build_method("umae", VIT, mask_ratio=0.75)
     images = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     return method, images
 

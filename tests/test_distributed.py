@@ -14,9 +14,10 @@ import torch
 import torch.distributed as dist
 
 from sslab import distributed
-from sslab.methods import Augment, build_method
+from sslab.methods import build_method
 from sslab.models.vit import ViTConfig
 from sslab.train.loop import TrainConfig, step_generator, train
+from sslab.views import Augment
 
 METHOD_KWARGS = {
     "mae": {"mask_ratio": 0.75},

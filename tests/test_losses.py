@@ -8,7 +8,7 @@ import torch
 from sslab.methods.losses import (
     effective_rank,
     gram_squared_mean,
-    latent_mse,
+    latent_regression,
     masked_patch_mse,
     mean_pairwise_sq_distance,
     nt_xent,
@@ -74,10 +74,14 @@ def test_gradients_match_finite_differences(fn):
     assert torch.autograd.gradcheck(fn, (z,))
 
 
-def test_latent_mse_stops_target_gradient():
-    pred = torch.randn(2, 3, requires_grad=True)
-    target = torch.randn(2, 3, requires_grad=True)
-    latent_mse(pred, target).backward()
+def test_latent_regression_is_ijepa_smooth_l1_by_hand_and_stops_target_gradient():
+    """Differences 0.5, −2, 0, 3: smooth-L1 = (0.125 + 1.5 + 0 + 2.5)/4 = 1.03125; squared = 13.25/4."""
+    pred = torch.tensor([[0.5, -2.0], [0.0, 3.0]], requires_grad=True)
+    target = torch.zeros(2, 2, requires_grad=True)
+    loss = latent_regression(pred, target)
+    assert loss.item() == pytest.approx(1.03125)
+    assert latent_regression(pred, target, "mse").item() == pytest.approx(13.25 / 4)
+    loss.backward()
     assert pred.grad is not None and target.grad is None
 
 

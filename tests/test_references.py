@@ -186,3 +186,49 @@ def test_load_official_rejects_what_it_cannot_load():
     with pytest.raises(ConfigError, match="pass heads="):
         load_official(sd)
     assert load_official(official_state(dim=192, dec_dim=32, depth=1))[0].cfg.heads == 3
+
+
+def test_latent_prediction_defaults_follow_ijepa():
+    m = build_method("latent", tiny())
+    assert m.loss == "smooth_l1"
+    masks = m.masks
+    assert (masks.num_targets, masks.target_scale, masks.target_aspect, masks.context_scale) == (
+        4, (0.15, 0.2), (0.75, 1.5), (0.85, 1.0)
+    )
+
+
+def test_ema_momentum_follows_ijepa_schedule_not_one_step_ahead():
+    """ijepa src/train.py: the update after step i uses m_i = 0.996 + i·0.004/T, so the first
+    update (i = 0) uses 0.996 and the one after step 5 of 10 uses 0.998."""
+    m = build_method("latent", tiny())
+    assert m.momentum(0, 10) == pytest.approx(0.996, abs=1e-15)
+    assert m.momentum(5, 10) == pytest.approx(0.998, abs=1e-15)
+    assert m.momentum(9, 10) == pytest.approx(0.9996, abs=1e-15)
+    online, target = m.encoder.norm.bias, m.target_encoder.norm.bias
+    with torch.no_grad():
+        online.fill_(1.0)
+        target.fill_(0.5)
+    m.after_step(0, 10)
+    assert target[0].item() == pytest.approx(0.996 * 0.5 + 0.004 * 1.0, abs=1e-7)
+
+
+def test_simclr_temperature_defaults_to_the_small_image_reference():
+    """τ = 0.5 (SimCLR's CIFAR-10 setting, lightly's NTXentLoss default). Two pairs with unit
+    embeddings a = (1, 0), a' = (0.6, 0.8), b = (0, 1), b' = (0.8, 0.6): the anchor a scores its
+    positive cos 0.6 against b (0) and b' (0.8): ℓ_a = −log e^{1.2} / (e^{1.2} + e^0 + e^{1.6})."""
+    from sslab.methods.losses import SIMCLR_TEMPERATURE, nt_xent
+
+    assert SIMCLR_TEMPERATURE == 0.5
+    assert build_method("simclr", tiny()).temperature == 0.5
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    z2 = torch.tensor([[0.6, 0.8], [0.8, 0.6]], dtype=torch.float64)
+    e = math.exp
+
+    def ell(pos: float, negs: list[float]) -> float:
+        return -math.log(e(pos / 0.5) / (e(pos / 0.5) + sum(e(n / 0.5) for n in negs)))
+
+    # rows a, b, a', b': positive cosine and the cosines to the two other non-self rows
+    want = (ell(0.6, [0.0, 0.8]) + ell(0.6, [0.0, 0.8]) + ell(0.6, [0.96, 0.8]) + ell(0.6, [0.96, 0.8])) / 4
+    assert nt_xent(z1, z2).item() == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ConfigError, match="temperature"):
+        build_method("simclr", tiny(), temperature=0.0)

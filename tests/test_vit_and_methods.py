@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from sslab.errors import ConfigError, ShapeError
-from sslab.methods import build_method
-from sslab.methods.latent import block_masks
+from sslab.methods import METHODS, build_method, method_options
 from sslab.models import ViTEncoder, sincos_2d, vit_config
 from sslab.views import random_masking
 
@@ -14,12 +13,22 @@ def tiny(**kw):
     return vit_config("cpu-tiny", image_size=8, patch=2, channels=1, depth=2, **kw)
 
 
-def test_random_masking_is_consistent():
-    ids_keep, mask, _ = random_masking(5, 16, 0.75, torch.Generator().manual_seed(0))
+def test_random_masking_is_consistent_uniform_and_restorable():
+    ids_keep, mask, ids_restore = random_masking(5, 16, 0.75, torch.Generator().manual_seed(0))
     assert ids_keep.shape == (5, 4) and mask.sum(1).eq(12).all()
-    # kept ids are exactly the unmasked positions, and ids_restore inverts the shuffle
+    # kept ids are exactly the unmasked positions
     for b in range(5):
         assert set(ids_keep[b].tolist()) == set((mask[b] == 0).nonzero().squeeze(1).tolist())
+    # ids_restore puts [visible tokens, mask tokens] back in patch order, as the decoder relies on
+    visible = ids_keep.float()  # token value = its patch id
+    seq = torch.cat([visible, torch.full((5, 12), -1.0)], dim=1)
+    restored = torch.gather(seq, 1, ids_restore)
+    assert torch.equal(restored == -1, mask.bool())
+    assert torch.equal(restored[~mask.bool()], torch.arange(16.0).expand(5, -1)[~mask.bool()])
+    # every patch is masked with probability 3/4 (4000 draws: standard error 0.007)
+    _, many, _ = random_masking(4000, 16, 0.75, torch.Generator().manual_seed(1))
+    assert (many.mean(0) - 0.75).abs().max() < 0.03
+    assert len({tuple(r.tolist()) for r in mask}) > 1  # drawn per image
     with pytest.raises(ConfigError):
         random_masking(2, 16, 1.0)
 
@@ -115,13 +124,6 @@ def test_mask_tokens_through_encoder_variant_runs():
     assert out["pred"].shape == (4, 16, 4)
 
 
-def test_block_masks_partition_the_grid():
-    tgt, ctx = block_masks(4, 2, 0.25, torch.Generator().manual_seed(3))
-    assert set(tgt.tolist()).isdisjoint(ctx.tolist())
-    assert sorted(tgt.tolist() + ctx.tolist()) == list(range(16))
-    assert len(ctx) >= 1
-
-
 def test_latent_prediction_ema_moves_target_towards_context():
     m = build_method("latent", tiny())
     with torch.no_grad():
@@ -132,6 +134,19 @@ def test_latent_prediction_ema_moves_target_towards_context():
         return sum((a - b).abs().sum() for a, b in pairs)
 
     before = gap()
-    m.after_step(0.0)
+    m.after_step(0, 10)
     after = gap()
     assert after < before
+
+
+def test_method_options_route_shared_settings_to_the_methods_that_take_them():
+    shared = {"mask_ratio": 0.6, "uniformity_weight": 0.1, "uniformity_form": "eq9"}
+    assert method_options("mae", **shared) == {"mask_ratio": 0.6}
+    assert method_options("umae", **shared) == shared
+    assert method_options("umae", mask_ratio=0.5) == {"mask_ratio": 0.5}
+    assert method_options("simclr", **shared) == {} and method_options("latent", **shared) == {}
+    for name in METHODS:  # every routed option is one the method accepts
+        m = build_method(name, tiny(), **method_options(name, **shared))
+        assert getattr(m, "mask_ratio", 0.6) == 0.6
+    with pytest.raises(ConfigError, match="unknown method"):
+        method_options("byol", mask_ratio=0.5)

@@ -18,6 +18,7 @@ from sslab.data.synthetic import add_structured_noise
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, beats, mean_std, pm, train_config
+from sslab.methods import method_options
 from sslab.models import vit_config
 from sslab.progress import track
 from sslab.train.pipeline import pretrain_and_evaluate
@@ -46,7 +47,7 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
     for seed, mag, m in track(jobs, "noise x method"):
         splits = clean.map(lambda d, mag=mag, seed=seed: add_structured_noise(d, mag, cfg.noise_rank, seed))
         splits = splits.standardized()
-        kwargs = {"mask_ratio": cfg.mask_ratio} if m in ("mae", "umae") else {}
+        kwargs = method_options(m, mask_ratio=cfg.mask_ratio)
         res = pretrain_and_evaluate(m, vit, splits, train_config(cfg, seed), kwargs)
         acc[m][mag].append(res.linear)
         ctx.log.info("%s magnitude %g seed %d: linear %.4f", m, mag, seed, res.linear)

@@ -13,7 +13,7 @@ from pydantic import Field
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
-from sslab.methods import METHODS, UMAE_WEIGHT
+from sslab.methods import METHODS, UMAE_WEIGHT, method_options
 from sslab.models.vit import ViTEncoder
 from sslab.progress import track
 from sslab.train.pipeline import evaluate_encoder, pretrain_and_evaluate
@@ -40,12 +40,7 @@ def run(cfg: SSLCompareConfig, ctx: RunContext) -> Result:
 
         raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     splits, vit = deep_setup(cfg, ctx)
-    kwargs = {
-        "mae": {"mask_ratio": cfg.mask_ratio},
-        "umae": {"mask_ratio": cfg.mask_ratio, "uniformity_weight": cfg.uniformity_weight},
-        "simclr": {},
-        "latent": {},
-    }
+    kwargs = {m: method_options(m, mask_ratio=cfg.mask_ratio, uniformity_weight=cfg.uniformity_weight) for m in METHODS}
     res: dict[str, dict[str, list[float]]] = {m: {"linear": [], "knn": [], "finetune": []} for m in cfg.methods}
     for seed, m in track([(s, m) for s in seeds_for(ctx.seed, cfg.seeds) for m in cfg.methods], "methods"):
         r = pretrain_and_evaluate(

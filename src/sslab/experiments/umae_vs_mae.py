@@ -20,7 +20,7 @@ from sslab.data.patches import patchify, unpatchify
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, deep_setup, mean_std, paired_gain, pm, train_config
-from sslab.methods import UMAE_FORM, UMAE_WEIGHT
+from sslab.methods import UMAE_FORM, UMAE_WEIGHT, method_options
 from sslab.progress import track
 from sslab.train.pipeline import pretrain_and_evaluate
 
@@ -76,14 +76,8 @@ def reconstruction_grid(
 def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
     splits, vit = deep_setup(cfg, ctx)
     results: dict[str, dict[str, list[float]]] = {m: {"linear": [], "knn": [], "finetune": []} for m in ("mae", "umae")}
-    kwargs = {
-        "mae": {"mask_ratio": cfg.mask_ratio},
-        "umae": {
-            "mask_ratio": cfg.mask_ratio,
-            "uniformity_weight": cfg.uniformity_weight,
-            "uniformity_form": cfg.uniformity_form,
-        },
-    }
+    shared = {"mask_ratio": cfg.mask_ratio, "uniformity_weight": cfg.uniformity_weight}
+    kwargs = {m: method_options(m, **shared, uniformity_form=cfg.uniformity_form) for m in ("mae", "umae")}
     jobs = [(s, m) for s in seeds_for(ctx.seed, cfg.seeds) for m in ("mae", "umae")]
     for seed, m in track(jobs, "pre-training"):
         res = pretrain_and_evaluate(

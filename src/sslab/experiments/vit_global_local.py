@@ -22,6 +22,7 @@ from sslab.eval.probes import logistic_probe
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
+from sslab.methods import method_options
 from sslab.progress import track
 from sslab.theory.softmax_vit import GlobalLocalData, train_gd
 from sslab.train.pipeline import pretrain_and_evaluate
@@ -164,7 +165,7 @@ def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
              for name in ("train", "val", "test")}
     acc: dict[str, dict[str, list[float]]] = {m: {"global": [], "local": []} for m in cfg.methods}
     for seed, m in track([(s, m) for s in seeds_for(ctx.seed, cfg.seeds) for m in cfg.methods], "methods"):
-        kwargs = {"mask_ratio": cfg.mask_ratio} if m in ("mae", "umae") else {}
+        kwargs = method_options(m, mask_ratio=cfg.mask_ratio)
         res = pretrain_and_evaluate(m, vit, splits, train_config(cfg, seed), kwargs)
         enc = res.method.encoder
         feats = {n: extract_features(enc, getattr(splits, n).images) for n in ("train", "val", "test")}

@@ -8,13 +8,14 @@ from typing import Any
 from torch import nn
 
 from sslab.errors import ConfigError
-from sslab.methods.augment import Augment
 from sslab.methods.latent import LatentPrediction
 from sslab.methods.mae import MAE, UMAE_FORM, UMAE_WEIGHT
 from sslab.methods.simclr import SimCLR
 from sslab.models.vit import ViTConfig
 
 METHODS = ("mae", "umae", "simclr", "latent")
+RANDOM_MASKING = ("mae", "umae")
+"""The methods whose view is MAE's random patch masking, hence that take a ``mask_ratio``."""
 
 
 def build_method(name: str, vit: ViTConfig, **kwargs: Any) -> nn.Module:
@@ -32,4 +33,32 @@ def build_method(name: str, vit: ViTConfig, **kwargs: Any) -> nn.Module:
     raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 
 
-__all__ = ["MAE", "METHODS", "UMAE_FORM", "UMAE_WEIGHT", "Augment", "LatentPrediction", "SimCLR", "build_method"]
+def method_options(
+    name: str,
+    mask_ratio: float | None = None,
+    uniformity_weight: float | None = None,
+    uniformity_form: str | None = None,
+) -> dict[str, Any]:
+    """:func:`build_method` keyword arguments for ``name`` from settings shared across methods:
+    ``mask_ratio`` goes to the randomly masking methods, the ``uniformity_*`` ones to ``umae``;
+    settings a method does not take, and settings left at None, are dropped."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    given = {"mask_ratio": mask_ratio, "uniformity_weight": uniformity_weight, "uniformity_form": uniformity_form}
+    takes = {"mask_ratio"} if name in RANDOM_MASKING else set()
+    if name == "umae":
+        takes |= {"uniformity_weight", "uniformity_form"}
+    return {k: v for k, v in given.items() if k in takes and v is not None}
+
+
+__all__ = [
+    "MAE",
+    "METHODS",
+    "RANDOM_MASKING",
+    "UMAE_FORM",
+    "UMAE_WEIGHT",
+    "LatentPrediction",
+    "SimCLR",
+    "build_method",
+    "method_options",
+]

@@ -10,9 +10,11 @@
   (Zhang et al. 2022, eq. 9): E_{i≠j} ‖f̂_i − f̂_j‖²; *subtracted* with weight λ.
   For unit vectors ‖a − b‖² = 2 − 2 aᵀb, so it equals 2 − 2·mean off-diagonal cosine.
 * :func:`nt_xent` — SimCLR's normalised-temperature cross-entropy (Chen et al. 2020):
-  for 2B embeddings, ℓ_i = −log exp(s_{i,p(i)}/τ) / Σ_{j≠i} exp(s_{ij}/τ), mean over i.
-* :func:`latent_mse` — latent prediction (I-JEPA, Assran et al. 2023): mean squared error
-  between predicted and (layer-normed, stop-gradient) target embeddings.
+  for 2B embeddings, ℓ_i = −log exp(s_{i,p(i)}/τ) / Σ_{j≠i} exp(s_{ij}/τ), mean over i;
+  τ defaults to :data:`SIMCLR_TEMPERATURE`.
+* :func:`latent_regression` — latent prediction (I-JEPA, Assran et al. 2023): smooth-L1
+  (Huber, β = 1, as ``F.smooth_l1_loss`` in ijepa src/train.py) or squared error, mean over all
+  entries, between predicted and (layer-normed, stop-gradient) target embeddings.
 * :func:`effective_rank` — exp of the entropy of the normalised singular values (Roy &
   Vetterli 2007); a collapse diagnostic.
 """
@@ -52,8 +54,17 @@ def gram_squared_mean(z: torch.Tensor) -> torch.Tensor:
     return (zn @ zn.T).pow(2).mean()
 
 
+SIMCLR_TEMPERATURE = 0.5
+"""NT-Xent τ for small images: SimCLR's CIFAR-10 setting (Chen et al. 2020, Appendix B.9, τ = 0.5)
+and lightly's ``NTXentLoss`` default; the ImageNet setting is 0.1. Experiments choose τ on the
+validation split and record the choice."""
+
+
 def nt_xent(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2, anchors: torch.Tensor | None = None
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    temperature: float = SIMCLR_TEMPERATURE,
+    anchors: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SimCLR loss for positive pairs (z1[i], z2[i]), i = 1..B; all other 2B − 2 are negatives.
 
@@ -72,8 +83,11 @@ def nt_xent(
     return F.cross_entropy(logits, (rows + b) % (2 * b))
 
 
-def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target.detach()).pow(2).mean()
+def latent_regression(pred: torch.Tensor, target: torch.Tensor, kind: str = "smooth_l1") -> torch.Tensor:
+    """mean_i ℓ(pred_i − target_i), ℓ(d) = d²/2 for |d| < 1 else |d| − 1/2 (``smooth_l1``) or d² (``mse``)."""
+    if kind == "mse":
+        return (pred - target.detach()).pow(2).mean()
+    return F.smooth_l1_loss(pred, target.detach())
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

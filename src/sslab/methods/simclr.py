@@ -1,5 +1,7 @@
 """SimCLR (Chen et al. 2020): views = two random augmentations of each image; parts = ViT
-encoder + MLP projector; loss = NT-Xent over the batch (all other views are negatives).
+encoder + MLP projector; loss = NT-Xent over the batch (all other views are negatives), with
+temperature τ = ``temperature`` (default :data:`~sslab.methods.losses.SIMCLR_TEMPERATURE` = 0.5,
+the CIFAR-10 setting of the SimCLR paper and lightly's default; 0.1 is its ImageNet setting).
 
 Data parallel: the projector's BatchNorm uses global-batch statistics and the negatives are
 the projections gathered from every rank, so W processes optimise the single-process loss."""
@@ -10,16 +12,23 @@ import torch
 from torch import nn
 
 from sslab.distributed import GlobalBatchNorm1d, gather_rows, global_rows
-from sslab.methods.augment import Augment
-from sslab.methods.losses import mean_pairwise_sq_distance, nt_xent
+from sslab.errors import ConfigError
+from sslab.methods.losses import SIMCLR_TEMPERATURE, mean_pairwise_sq_distance, nt_xent
 from sslab.models.vit import ViTConfig, ViTEncoder
+from sslab.views.augment import Augment
 
 
 class SimCLR(nn.Module):
     def __init__(
-        self, vit: ViTConfig, proj_dim: int = 64, temperature: float = 0.2, augment: Augment | None = None
+        self,
+        vit: ViTConfig,
+        proj_dim: int = 64,
+        temperature: float = SIMCLR_TEMPERATURE,
+        augment: Augment | None = None,
     ) -> None:
         super().__init__()
+        if not temperature > 0:
+            raise ConfigError(f"SimCLR temperature must be > 0, got {temperature}")
         self.vit = vit
         self.temperature = temperature
         self.augment = augment or Augment()

@@ -35,7 +35,7 @@ MaskRatioOpt = Annotated[
     float | None, typer.Option(help="Fraction of patches masked, in [0, 1) (mae and umae only; default 0.75).")
 ]
 UniformityOpt = Annotated[
-    float | None, typer.Option(help="U-MAE uniformity weight λ >= 0 (umae only; default: the official code's 0.01, sslab.methods.mae.UMAE_WEIGHT).")
+    float | None, typer.Option(help="U-MAE uniformity weight λ >= 0 (umae only; default 0.01, the official code's).")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the initial weights, data order, masks and views.")]
 CheckpointEveryOpt = Annotated[int, typer.Option(help="Write OUT/checkpoint.pt every N epochs and at the end.")]

@@ -244,7 +244,7 @@ class _Run:
             nn.utils.clip_grad_norm_(self.method.parameters(), cfg.clip_grad)
         self.opt.step()
         if hasattr(self.method, "after_step"):
-            self.method.after_step((step + 1) / self.total_steps)
+            self.method.after_step(step, self.total_steps)
         s.step = step + 1
         if self.writer is not None:
             self.writer.add_scalar("train/loss", values["loss"], step)

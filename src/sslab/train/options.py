@@ -51,12 +51,10 @@ class TrainOptions:
 
     def method_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`sslab.methods.build_method` (recorded in the run config)."""
-        kwargs: dict[str, Any] = {}
-        if self.method in MASKED_METHODS:
-            kwargs["mask_ratio"] = DEFAULT_MASK_RATIO if self.mask_ratio is None else self.mask_ratio
-            if self.uniformity_weight is not None:
-                kwargs["uniformity_weight"] = self.uniformity_weight
-        return kwargs
+        from sslab.methods import method_options
+
+        ratio = DEFAULT_MASK_RATIO if self.mask_ratio is None else self.mask_ratio
+        return method_options(self.method, mask_ratio=ratio, uniformity_weight=self.uniformity_weight)
 
     def train_config(self):  # -> sslab.train.loop.TrainConfig (imported lazily: torch)
         from sslab.train.loop import TrainConfig
