@@ -4,6 +4,7 @@ leaves no run directory; interrupted runs are flagged; a full disk is one line."
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 from sslab.cli import app
 from sslab.experiments.runner import collect_runs
 from sslab.io import atomic_write_json
-from test_data_loaders import write_cifar10, write_stl10
+from test_data_loaders import write_cifar10, write_png_header, write_stl10
 
 runner = CliRunner()
 
@@ -134,6 +135,26 @@ def _image_folder_with_a_broken_png(root: Path) -> Path:
     return root
 
 
+def _image_folder_with_a_bomb(root: Path) -> Path:
+    _image_folder_with_a_broken_png(root)
+    (root / "dog" / "5.png").unlink()
+    write_png_header(root / "dog" / "5.png", 100_000, 100_000)
+    return root
+
+
+def _image_folder_with_one_class(root: Path) -> Path:
+    _image_folder_with_a_broken_png(root)
+    shutil.rmtree(root / "dog")
+    return root
+
+
+def _image_folder_with_one_image_per_class(root: Path) -> Path:
+    for c in ("cat", "dog", "eel"):
+        (root / c).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (len(c), 0, 0)).save(root / c / "only.png")
+    return root
+
+
 def _missing_batch(root: Path) -> Path:
     write_cifar10(root, per_batch=20)
     (root / "cifar-10-batches-py" / "test_batch").unlink()
@@ -152,6 +173,9 @@ def _empty_dir(root: Path) -> Path:
         (_image_folder_with_a_broken_png, "cannot decode image"),  # found while loading
         (_truncated_stl10, "not a multiple of 3x96x96"),  # found by the layout check
         (_missing_batch, "missing file"),
+        (_image_folder_with_a_bomb, "more than the 67,108,864 allowed"),
+        (_image_folder_with_one_class, "a probe needs at least 2 classes"),
+        (_image_folder_with_one_image_per_class, "holds 1 image; every class needs at least 6"),
         (_empty_dir, "no class sub-folders"),
     ],
 )
