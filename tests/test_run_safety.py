@@ -3,7 +3,11 @@ leaves no run directory; interrupted runs are flagged; a full disk is one line."
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -187,3 +191,73 @@ def test_data_errors_in_run_exit_2_and_leave_no_run_directory(tmp_path, make, ne
     _one_line_exit_2(res, needle)
     leftovers = [p for p in out.rglob("*")] if out.exists() else []
     assert leftovers == [], leftovers
+
+
+class _FullRaw(io.RawIOBase):
+    """A file on a full disk: it can be created (inodes are left) but no byte can be written."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", self.name)
+
+
+def simulate_full_disk(monkeypatch, root: Path, *, files_opened_with_open: bool = True) -> None:
+    """Every write of data into a file under ``root`` fails with ENOSPC, whether by os.write (as
+    sslab's atomic writes do) or through a file object from open() (as logging does)."""
+    root = root.resolve()
+    real_write, real_open = os.write, builtins.open
+
+    def under_root(path: str | os.PathLike | int) -> bool:
+        if isinstance(path, int):
+            try:
+                path = os.readlink(f"/proc/self/fd/{path}")
+            except OSError:
+                return False
+        return Path(os.path.abspath(path)).is_relative_to(root)
+
+    def write(fd: int, data) -> int:
+        if under_root(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def open_(file, mode="r", *args, **kwargs):
+        if not isinstance(file, int) and any(m in mode for m in "wax+") and under_root(file):
+            real_open(file, "a").close()  # creating the file still works on a full disk
+            buffered = io.BufferedWriter(_FullRaw(os.fspath(file)))
+            return buffered if "b" in mode else io.TextIOWrapper(buffered, encoding=kwargs.get("encoding"))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "write", write)
+    if files_opened_with_open:
+        monkeypatch.setattr(builtins, "open", open_)
+
+
+@pytest.mark.parametrize("log_fails", [True, False])
+def test_a_full_disk_is_one_line_exit_2_and_leaves_no_run(tmp_path, monkeypatch, log_fails):
+    out = tmp_path / "runs"
+    out.mkdir()
+    simulate_full_disk(monkeypatch, out, files_opened_with_open=log_fails)
+    res = invoke("run", "linear-limits", "--quick", "--set", "points=5", "--out", str(out))
+    monkeypatch.undo()
+    written = "log.txt" if log_fails else "result.json"
+    _one_line_exit_2(res, f"{written}: the disk is full; choose another --out directory or free space")
+    assert "Logging error" not in res.output
+    assert [p for p in out.rglob("*")] == []
+
+
+def test_doctor_writes_data_and_reports_a_full_disk(tmp_path, monkeypatch):
+    res = invoke("doctor", "--out", str(tmp_path))
+    assert res.exit_code == 0 and "│ ok" in res.output and "NO:" not in res.output, res.output
+    simulate_full_disk(monkeypatch, tmp_path)
+    res = invoke("doctor", "--out", str(tmp_path))
+    monkeypatch.undo()
+    assert res.exit_code == 2, res.output
+    flat = " ".join(res.output.split())
+    assert "│ NO: cannot write" in res.output and "disk is full" in flat, res.output
+    assert f"error: cannot write {tmp_path}/.sslab-doctor-" in flat, res.output
+    assert list(tmp_path.iterdir()) == [], "the probe file was left behind"
