@@ -1,6 +1,8 @@
 """Loaders are tested on tiny files written here in the true on-disk formats."""
 
 import pickle
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +113,7 @@ def test_stl10_reads_column_major_layout(tmp_path):
     assert load_dataset("stl10", tmp_path, image_size=32).test.images.shape[1:] == (3, 32, 32)
 
 
-def _write_png_tree(root: Path, classes=("cat", "dog"), per_class=4, size=10) -> None:
+def _write_png_tree(root: Path, classes=("cat", "dog"), per_class=6, size=10) -> None:
     rng = np.random.default_rng(0)
     for c in classes:
         (root / c).mkdir(parents=True)
@@ -196,3 +198,56 @@ def test_random_bytes_never_crash_the_loaders(tmp_path_factory, blob):
     (s / "test_y.bin").write_bytes(b"")
     with pytest.raises(DataError):
         load_dataset("stl10", root)
+
+
+def write_png_header(path: Path, width: int, height: int) -> None:
+    """A tiny PNG whose header claims width x height RGB pixels (a decompression bomb's shape)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 4096, 9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [9000, 12_000, 100_000])  # above our limit; above Pillow's warning; its error
+def test_decompression_bomb_is_refused_before_decoding(tmp_path, side):
+    _write_png_tree(tmp_path / "imgs")
+    write_png_header(tmp_path / "imgs" / "dog" / "bomb.png", side, side)
+    assert (tmp_path / "imgs" / "dog" / "bomb.png").stat().st_size < 200
+    with pytest.raises(DataError, match=r"bomb\.png has .* pixels, more than the 67,108,864 allowed") as exc:
+        load_dataset("imagefolder", tmp_path / "imgs", image_size=8)
+    assert "\n" not in str(exc.value)
+
+
+def test_pillow_bomb_guards_become_data_errors(tmp_path, monkeypatch):
+    import sslab.data.imagefolder as imagefolder
+
+    monkeypatch.setattr(imagefolder, "MAX_IMAGE_PIXELS", 10**12)  # leave the refusal to Pillow
+    for side in (12_000, 100_000):  # Pillow warns above 89.5 M pixels, raises above twice that
+        _write_png_tree(tmp_path / str(side))
+        write_png_header(tmp_path / str(side) / "dog" / "bomb.png", side, side)
+        with pytest.raises(DataError, match=r"bomb\.png has too many pixels"):
+            load_dataset("imagefolder", tmp_path / str(side), image_size=8)
+
+
+def test_one_class_and_too_few_images_per_class_are_one_line_errors(tmp_path):
+    _write_png_tree(tmp_path / "one", classes=("cat",), per_class=20)
+    with pytest.raises(DataError, match=r"has 1 class folder \(only 'cat'\); a probe needs at least 2 classes"):
+        load_dataset("imagefolder", tmp_path / "one")
+    _write_png_tree(tmp_path / "single", per_class=1)
+    with pytest.raises(DataError, match=r"cat holds 1 image; every class needs at least 6"):
+        load_dataset("imagefolder", tmp_path / "single")
+    _write_png_tree(tmp_path / "five", per_class=5)  # 5 images: round(0.1 * 5) = 0 left for validation
+    with pytest.raises(DataError, match=r"holds 5 images; every class needs at least 6"):
+        load_dataset("imagefolder", tmp_path / "five")
+    _write_png_tree(tmp_path / "tv" / "train", per_class=4)
+    _write_png_tree(tmp_path / "tv" / "val", per_class=1)
+    with pytest.raises(DataError, match=r"train/cat holds 4 images; every class needs at least 5"):
+        load_dataset("imagefolder", tmp_path / "tv")
+    _write_png_tree(tmp_path / "six", per_class=6)  # the smallest folder accepted: every split holds each class
+    s = load_dataset("imagefolder", tmp_path / "six", image_size=8)
+    for part in (s.train, s.val, s.test):
+        assert sorted(set(part.labels.tolist())) == [0, 1]

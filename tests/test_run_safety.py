@@ -3,7 +3,12 @@ leaves no run directory; interrupted runs are flagged; a full disk is one line."
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +23,7 @@ from typer.testing import CliRunner
 from sslab.cli import app
 from sslab.experiments.runner import collect_runs
 from sslab.io import atomic_write_json
-from test_data_loaders import write_cifar10, write_stl10
+from test_data_loaders import write_cifar10, write_png_header, write_stl10
 
 runner = CliRunner()
 
@@ -134,6 +139,26 @@ def _image_folder_with_a_broken_png(root: Path) -> Path:
     return root
 
 
+def _image_folder_with_a_bomb(root: Path) -> Path:
+    _image_folder_with_a_broken_png(root)
+    (root / "dog" / "5.png").unlink()
+    write_png_header(root / "dog" / "5.png", 100_000, 100_000)
+    return root
+
+
+def _image_folder_with_one_class(root: Path) -> Path:
+    _image_folder_with_a_broken_png(root)
+    shutil.rmtree(root / "dog")
+    return root
+
+
+def _image_folder_with_one_image_per_class(root: Path) -> Path:
+    for c in ("cat", "dog", "eel"):
+        (root / c).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (len(c), 0, 0)).save(root / c / "only.png")
+    return root
+
+
 def _missing_batch(root: Path) -> Path:
     write_cifar10(root, per_batch=20)
     (root / "cifar-10-batches-py" / "test_batch").unlink()
@@ -152,6 +177,9 @@ def _empty_dir(root: Path) -> Path:
         (_image_folder_with_a_broken_png, "cannot decode image"),  # found while loading
         (_truncated_stl10, "not a multiple of 3x96x96"),  # found by the layout check
         (_missing_batch, "missing file"),
+        (_image_folder_with_a_bomb, "more than the 67,108,864 allowed"),
+        (_image_folder_with_one_class, "a probe needs at least 2 classes"),
+        (_image_folder_with_one_image_per_class, "holds 1 image; every class needs at least 6"),
         (_empty_dir, "no class sub-folders"),
     ],
 )
@@ -163,3 +191,73 @@ def test_data_errors_in_run_exit_2_and_leave_no_run_directory(tmp_path, make, ne
     _one_line_exit_2(res, needle)
     leftovers = [p for p in out.rglob("*")] if out.exists() else []
     assert leftovers == [], leftovers
+
+
+class _FullRaw(io.RawIOBase):
+    """A file on a full disk: it can be created (inodes are left) but no byte can be written."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", self.name)
+
+
+def simulate_full_disk(monkeypatch, root: Path, *, files_opened_with_open: bool = True) -> None:
+    """Every write of data into a file under ``root`` fails with ENOSPC, whether by os.write (as
+    sslab's atomic writes do) or through a file object from open() (as logging does)."""
+    root = root.resolve()
+    real_write, real_open = os.write, builtins.open
+
+    def under_root(path: str | os.PathLike | int) -> bool:
+        if isinstance(path, int):
+            try:
+                path = os.readlink(f"/proc/self/fd/{path}")
+            except OSError:
+                return False
+        return Path(os.path.abspath(path)).is_relative_to(root)
+
+    def write(fd: int, data) -> int:
+        if under_root(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def open_(file, mode="r", *args, **kwargs):
+        if not isinstance(file, int) and any(m in mode for m in "wax+") and under_root(file):
+            real_open(file, "a").close()  # creating the file still works on a full disk
+            buffered = io.BufferedWriter(_FullRaw(os.fspath(file)))
+            return buffered if "b" in mode else io.TextIOWrapper(buffered, encoding=kwargs.get("encoding"))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "write", write)
+    if files_opened_with_open:
+        monkeypatch.setattr(builtins, "open", open_)
+
+
+@pytest.mark.parametrize("log_fails", [True, False])
+def test_a_full_disk_is_one_line_exit_2_and_leaves_no_run(tmp_path, monkeypatch, log_fails):
+    out = tmp_path / "runs"
+    out.mkdir()
+    simulate_full_disk(monkeypatch, out, files_opened_with_open=log_fails)
+    res = invoke("run", "linear-limits", "--quick", "--set", "points=5", "--out", str(out))
+    monkeypatch.undo()
+    written = "log.txt" if log_fails else "result.json"
+    _one_line_exit_2(res, f"{written}: the disk is full; choose another --out directory or free space")
+    assert "Logging error" not in res.output
+    assert [p for p in out.rglob("*")] == []
+
+
+def test_doctor_writes_data_and_reports_a_full_disk(tmp_path, monkeypatch):
+    res = invoke("doctor", "--out", str(tmp_path))
+    assert res.exit_code == 0 and "│ ok" in res.output and "NO:" not in res.output, res.output
+    simulate_full_disk(monkeypatch, tmp_path)
+    res = invoke("doctor", "--out", str(tmp_path))
+    monkeypatch.undo()
+    assert res.exit_code == 2, res.output
+    flat = " ".join(res.output.split())
+    assert "│ NO: cannot write" in res.output and "disk is full" in flat, res.output
+    assert f"error: cannot write {tmp_path}/.sslab-doctor-" in flat, res.output
+    assert list(tmp_path.iterdir()) == [], "the probe file was left behind"

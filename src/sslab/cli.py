@@ -474,11 +474,12 @@ def report(
 def doctor(out: OutOpt = Path("runs")) -> None:
     """Print versions, threads, device, write access to the runs dir and optional extras.
 
+    The write check writes 1 MiB to OUT; when that fails (full disk, read-only) it exits 2.
+
     Example: sslab doctor
     """
     import importlib.util
     import platform
-    import tempfile
 
     import numpy
     import torch
@@ -495,19 +496,32 @@ def doctor(out: OutOpt = Path("runs")) -> None:
     ]
     for extra in ("ray", "kornia", "tensorboard"):
         rows.append((extra, "installed" if importlib.util.find_spec(extra) else "not installed"))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out):
-            pass
-        rows.append((f"write {out}", "ok"))
-    except OSError as exc:
-        rows.append((f"write {out}", f"NO ({exc.strerror})"))
+    write_error = _probe_write(out)
+    rows.append((f"write {out}", "ok" if write_error is None else f"NO: {write_error}"))
     table = Table(title="sslab doctor")
     table.add_column("check")
     table.add_column("value")
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    if write_error is not None:
+        raise write_error
+
+
+def _probe_write(out: Path, size: int = 1 << 20) -> SslabError | None:
+    """Write (and fsync) a 1 MiB file in ``out`` the way runs write theirs, then remove it.
+
+    An empty file would not do: a full disk still creates one; only writing data fails."""
+    from sslab.io import atomic_write_bytes
+
+    probe = out / f".sslab-doctor-{os.getpid()}.tmp"
+    try:
+        atomic_write_bytes(probe, os.urandom(size))
+    except SslabError as exc:
+        return exc
+    finally:
+        probe.unlink(missing_ok=True)
+    return None
 
 
 from sslab.train.cli import attach as _attach_training_commands  # noqa: E402 - needs user_errors above

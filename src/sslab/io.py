@@ -100,6 +100,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The one-line error for an OSError while writing ``path`` (full disk, read-only, ...)."""
+    return _output_error(Path(path), exc)
+
+
 def _output_error(path: Path, exc: OSError) -> OutputError:
     if exc.errno == errno.ENOSPC:
         why = "the disk is full"

@@ -109,11 +109,29 @@ def stratified_split(
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
         start = 0
-        for i, frac in enumerate(fractions):
-            stop = len(idx) if i == len(fractions) - 1 else start + round(frac * len(idx))
-            parts[i].extend(idx[start:stop].tolist())
-            start = stop
+        for i, size in enumerate(split_sizes(len(idx), fractions)):
+            parts[i].extend(idx[start:start + size].tolist())
+            start += size
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
+    """How :func:`stratified_split` divides one class of ``n`` items: ``round(f·n)`` for each
+    part but the last, which gets the rest."""
+    sizes, used = [], 0
+    for frac in fractions[:-1]:
+        size = min(round(frac * n), n - used)
+        sizes.append(size)
+        used += size
+    return [*sizes, n - used]
+
+
+def min_per_class(fractions: tuple[float, ...], limit: int = 10_000) -> int:
+    """The fewest items a class needs so that every part of the split holds at least one."""
+    for n in range(1, limit):
+        if min(split_sizes(n, fractions)) >= 1:
+            return n
+    raise ValueError(f"no class size up to {limit} fills every part of {fractions}")
 
 
 def carve_validation(train: ImageDataset, test: ImageDataset, val_fraction: float, seed: int) -> Splits:

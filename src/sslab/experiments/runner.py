@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -31,9 +32,9 @@ from typing import Any
 
 from sslab import __version__
 from sslab.config import build_config
-from sslab.errors import ConfigError, DataError, RunInterrupted, SslabError
+from sslab.errors import ConfigError, DataError, OutputError, RunInterrupted, SslabError
 from sslab.experiments.base import REGISTRY, Experiment, Result, RunContext
-from sslab.io import atomic_write_json, discard_run_dir, new_run_dir
+from sslab.io import atomic_write_json, discard_run_dir, new_run_dir, output_error
 
 PROBLEM_STATUSES = ("failed", "interrupted")
 
@@ -67,6 +68,32 @@ class _SignalGuard:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class _RunLog(logging.FileHandler):
+    """``log.txt`` of one run. A failed write (a full disk) is remembered in ``error`` and the
+    handler goes quiet, instead of logging's default of printing a traceback to stderr for
+    every later message; the runner turns ``error`` into one line."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.error: OSError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.error is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if self.error is None:
+            self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes: the last write may fail here
+        except OSError as exc:
+            self.error = self.error or exc
 
 
 def get_experiment(name: str) -> Experiment:
@@ -121,9 +148,20 @@ def run_experiment(
     out_dir = new_run_dir(out_root, name)
     logger = logging.getLogger(f"sslab.run.{name}.{out_dir.name}")
     logger.setLevel(logging.INFO)
-    handler = logging.FileHandler(out_dir / "log.txt", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    try:
+        handler = _RunLog(out_dir / "log.txt")
+    except OSError as exc:
+        discard_run_dir(out_dir)
+        raise output_error(out_dir / "log.txt", exc) from None
     logger.addHandler(handler)
+
+    def give_up(error: OutputError) -> OutputError:
+        """Nothing of this run can be recorded (e.g. the disk is full): remove what there is."""
+        logger.removeHandler(handler)
+        handler.close()
+        discard_run_dir(out_dir)
+        return error
+
     ctx = RunContext(out_dir, seed, quick, Path(data_dir) if data_dir else None, logger)
     record: dict[str, Any] = {
         "experiment": name,
@@ -142,6 +180,8 @@ def run_experiment(
         "seconds": 0.0,
     }
     logger.info("experiment %s seed=%d quick=%s config=%s", name, seed, quick, record["config"])
+    if handler.error is not None:  # e.g. the disk is full: fail now, not after the whole run
+        raise give_up(output_error(out_dir / "log.txt", handler.error))
     start = time.perf_counter()
     error: BaseException | None = None
     with _SignalGuard() as guard:
@@ -189,11 +229,14 @@ def run_experiment(
                 record["traceback"] = traceback.format_exc()
             logger.error("failed: %s\n%s", one_line, traceback.format_exc())
         record["seconds"] = round(time.perf_counter() - start, 3)
+        if handler.error is not None:
+            record["log_error"] = f"log.txt is incomplete: {output_error(out_dir / 'log.txt', handler.error)}"
         try:
             atomic_write_json(out_dir / "result.json", record)
-        finally:
-            logger.removeHandler(handler)
-            handler.close()
+        except OutputError as exc:
+            raise give_up(exc) from None
+        logger.removeHandler(handler)
+        handler.close()
     if isinstance(error, RunInterrupted):
         raise error
     if guard.pending is not None:  # the run finished, then a signal came while its result was written
