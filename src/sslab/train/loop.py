@@ -36,6 +36,7 @@ from sslab import distributed
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
 from sslab.progress import console, note, track
+from sslab.train import artifacts
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, save_checkpoint
 from sslab.train.sampler import GlobalBatchSampler, step_generator
 
@@ -249,6 +250,7 @@ def train(
             for k, v in record.items():
                 if k != "epoch":
                     writer.add_scalar(f"epoch/{k}", v, epoch + 1)
+            artifacts.epoch_end(writer, method, images, epoch + 1, cfg.epochs)  # MAE/U-MAE reconstruction grid
         if state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs:
             checkpoint()
     if writer is not None:
