@@ -19,7 +19,7 @@ from typing import Any
 
 from sslab import __version__
 from sslab.io import atomic_write_text
-from sslab.report.collect import Run, collect_runs
+from sslab.report.collect import Run, select_runs
 from sslab.report.describe import (
     figure_caption,
     headline_text,
@@ -58,8 +58,8 @@ def _newest(runs_dir: Path, pattern: str, skip=lambda record: False) -> list[tup
 
 
 def collect_latest(runs_dir: Path) -> list[Run]:
-    """The run the report shows for each experiment: its newest complete one (see collect_runs)."""
-    return collect_runs(runs_dir).latest
+    """The run the report shows for each experiment: its newest complete one (see select_runs)."""
+    return select_runs(runs_dir).latest
 
 
 def collect_sweeps(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -172,7 +172,6 @@ def render_problems(problems: list[Run]) -> str:
     ]
     for run_dir, rec in problems:
         status = str(rec.get("status"))
-        status = "unfinished (killed, or still running)" if status == "running" else status
         parts.append(
             f"<tr><td>{html.escape(str(rec.get('experiment', run_dir.parent.name)))}</td>"
             f"<td>{html.escape(run_dir.name)}</td><td class='failed'>{html.escape(status)}</td>"
@@ -288,6 +287,6 @@ def build_report(runs_dir: str | Path = "runs", out: str | Path | None = None) -
     """Write ``<runs_dir>/report/index.html`` (or ``out``) and return its path."""
     runs_dir = Path(runs_dir)
     out = Path(out) if out else runs_dir / "report" / "index.html"
-    collected = collect_runs(runs_dir)
+    collected = select_runs(runs_dir)
     atomic_write_text(out, render(collected.latest, sweeps=collect_sweeps(runs_dir), problems=collected.problems))
     return out

@@ -61,7 +61,7 @@ def reconstruction_rows(method: nn.Module, images: torch.Tensor, seed: int = 0) 
     """(3·B, C, H, W) in [0, 1]: B inputs, the same with masked patches greyed out, and the
     reconstructions (visible patches from the input, masked ones predicted). Deterministic in
     ``seed``; the method's train/eval mode is restored."""
-    from sslab.models.vit import random_masking
+    from sslab.views.token_masks import random_masking
 
     was_training = method.training
     method.eval()
