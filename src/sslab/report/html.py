@@ -37,6 +37,7 @@ h1{margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.held{color:#0a7d28;font-weight:600}.not{color:#b45309;font-weight:600}.inc{color:#555;font-style:italic}
+td.held,td.not,td.inc,td.failed{white-space:nowrap}
 .failed{color:#c0152f;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.meta{color:#666;font-size:.9em}
 figure{margin:1em 0}figcaption{color:#444;font-size:.9em;max-width:900px}dl.about{margin:.5em 0}
