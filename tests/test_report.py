@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from sslab.report import build_report
-from sslab.report.collect import collect_runs
+from sslab.report.collect import select_runs
 from sslab.report.describe import readable_name, seed_text
 from sslab.report.html import resolve_figure
 
@@ -83,7 +83,7 @@ def report(tmp_path):
 
 def test_complete_result_is_never_replaced_by_a_later_failed_or_interrupted_one(report):
     runs, page = report
-    collected = collect_runs(runs)
+    collected = select_runs(runs)
     shown = {r["experiment"]: d.name for d, r in collected.latest}
     assert shown == {"alignment": "20260101T000000000000Z", "mask-graph": "20260101T000000000000Z",
                      "ssl-compare": "20260101T000000000000Z"}

@@ -126,11 +126,11 @@ def list_cmd(runs: RunsOpt = Path("runs"), as_json: JsonOpt = False) -> None:
     Example: sslab list --runs runs
     """
     from sslab.experiments import load_all
-    from sslab.report.collect import collect_runs, verdict_counts
+    from sslab.report.collect import select_runs, verdict_counts
 
     latest = {}
     if runs.is_dir():
-        latest = {r.get("experiment"): (d, r) for d, r in collect_runs(runs).latest if r.get("status") == "ok"}
+        latest = {r.get("experiment"): (d, r) for d, r in select_runs(runs).latest if r.get("status") == "ok"}
     rows = []
     for exp in sorted(load_all().values(), key=lambda e: e.name):
         row: dict[str, Any] = {"name": exp.name, "paper": exp.paper, "claim": exp.claim,
@@ -451,13 +451,13 @@ def report(
     Example: sslab report runs
     """
     from sslab.report import build_report
-    from sslab.report.collect import collect_runs, verdict_counts
+    from sslab.report.collect import select_runs, verdict_counts
 
     if not runs_dir.is_dir():
         raise DataError(f"runs directory {runs_dir} does not exist; run `sslab run NAME` first")
     path = build_report(runs_dir)
     if as_json:
-        collected = collect_runs(runs_dir)
+        collected = select_runs(runs_dir)
         emit_json({
             "report": str(path),
             "experiments": [{"experiment": r.get("experiment"), "run_dir": str(d), "status": r.get("status"),

@@ -1,17 +1,14 @@
-"""Which runs a report shows.
+"""Which runs a report (and ``sslab list``) shows.
 
-For every experiment the report shows its newest *complete* run (``status: ok``). Failed,
-interrupted and unfinished runs never replace it: they are listed on their own, so a crash
-or a Ctrl-C after a good run leaves the good result in place. An experiment with no complete
-run at all is shown through its newest problem run, marked failed.
-
-Directory names under ``runs/NAME/`` sort by start time (:func:`sslab.io.new_run_dir`).
-Sweep points are shown with their sweep, not here.
+:func:`sslab.experiments.runner.collect_runs` reads the runs back: the newest complete run of
+each experiment, and the failed or interrupted runs apart, so a crash or a Ctrl-C after a good
+run never replaces it. On top of that, an experiment with no complete run at all is shown
+through its newest failed or interrupted run (marked failed in the summary), and the problem
+runs are listed newest first.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,45 +17,30 @@ Run = tuple[Path, dict[str, Any]]
 
 
 @dataclass
-class Collected:
-    """``latest``: one run per experiment (newest ok, else newest problem), sorted by name.
-    ``problems``: failed / interrupted / unfinished runs newer than that experiment's newest
-    complete run (or all of them when it has none), newest first."""
+class Shown:
+    """``latest``: one run per experiment, sorted by name. ``problems``: every failed or
+    interrupted run, newest first."""
 
     latest: list[Run] = field(default_factory=list)
     problems: list[Run] = field(default_factory=list)
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A result.json as a dict, or None when it is unreadable or not a JSON object."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
+def _name(run: Run) -> str:
+    return str(run[1].get("experiment") or run[0].parent.name)
 
 
-def collect_runs(runs_dir: str | Path) -> Collected:
-    """Select what the report shows from ``runs_dir/*/*/result.json``."""
-    by_exp: dict[str, list[Run]] = {}
-    for path in sorted(Path(runs_dir).glob("*/*/result.json")):
-        record = read_record(path)
-        if record is None or record.get("sweep"):
-            continue
-        name = str(record.get("experiment") or path.parent.parent.name)
-        by_exp.setdefault(name, []).append((path.parent, record))
-    out = Collected()
-    for name in sorted(by_exp):
-        runs = by_exp[name]  # oldest first
-        ok = [i for i, (_, r) in enumerate(runs) if r.get("status") == "ok"]
-        if ok:
-            out.latest.append(runs[ok[-1]])
-            out.problems += runs[ok[-1] + 1 :]
-        else:
-            out.latest.append(runs[-1])
-            out.problems += runs
-    out.problems.sort(key=lambda run: run[0].name, reverse=True)
-    return out
+def select_runs(runs_dir: str | Path) -> Shown:
+    """The runs the report shows, from ``runs_dir/*/*/result.json``."""
+    from sslab.experiments.runner import collect_runs
+
+    latest_ok, problems = collect_runs(runs_dir)
+    complete = {_name(run) for run in latest_ok}
+    newest_problem = {_name(run): run for run in sorted(problems, key=lambda run: run[0].name)}
+    only_failed = [run for name, run in newest_problem.items() if name not in complete]
+    return Shown(
+        latest=sorted(latest_ok + only_failed, key=_name),
+        problems=sorted(problems, key=lambda run: run[0].name, reverse=True),
+    )
 
 
 def verdict_counts(record: dict[str, Any]) -> dict[str, int]:

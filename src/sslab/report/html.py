@@ -19,7 +19,7 @@ from typing import Any
 
 from sslab import __version__
 from sslab.io import atomic_write_text
-from sslab.report.collect import Run, collect_runs
+from sslab.report.collect import Run, select_runs
 from sslab.report.describe import (
     figure_caption,
     headline_text,
@@ -37,6 +37,7 @@ h1{margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.held{color:#0a7d28;font-weight:600}.not{color:#b45309;font-weight:600}.inc{color:#555;font-style:italic}
+td.held,td.not,td.inc,td.failed{white-space:nowrap}
 .failed{color:#c0152f;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.meta{color:#666;font-size:.9em}
 figure{margin:1em 0}figcaption{color:#444;font-size:.9em;max-width:900px}dl.about{margin:.5em 0}
@@ -58,8 +59,8 @@ def _newest(runs_dir: Path, pattern: str, skip=lambda record: False) -> list[tup
 
 
 def collect_latest(runs_dir: Path) -> list[Run]:
-    """The run the report shows for each experiment: its newest complete one (see collect_runs)."""
-    return collect_runs(runs_dir).latest
+    """The run the report shows for each experiment: its newest complete one (see select_runs)."""
+    return select_runs(runs_dir).latest
 
 
 def collect_sweeps(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -172,7 +173,6 @@ def render_problems(problems: list[Run]) -> str:
     ]
     for run_dir, rec in problems:
         status = str(rec.get("status"))
-        status = "unfinished (killed, or still running)" if status == "running" else status
         parts.append(
             f"<tr><td>{html.escape(str(rec.get('experiment', run_dir.parent.name)))}</td>"
             f"<td>{html.escape(run_dir.name)}</td><td class='failed'>{html.escape(status)}</td>"
@@ -288,6 +288,6 @@ def build_report(runs_dir: str | Path = "runs", out: str | Path | None = None) -
     """Write ``<runs_dir>/report/index.html`` (or ``out``) and return its path."""
     runs_dir = Path(runs_dir)
     out = Path(out) if out else runs_dir / "report" / "index.html"
-    collected = collect_runs(runs_dir)
+    collected = select_runs(runs_dir)
     atomic_write_text(out, render(collected.latest, sweeps=collect_sweeps(runs_dir), problems=collected.problems))
     return out

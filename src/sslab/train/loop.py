@@ -44,6 +44,7 @@ from sslab import distributed
 from sslab.errors import ConfigError, NonFiniteLossError
 from sslab.methods.losses import effective_rank
 from sslab.progress import console, note, track
+from sslab.train import artifacts
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, plain, save_checkpoint
 from sslab.train.sampler import GlobalBatchSampler, step_generator
 
@@ -299,6 +300,7 @@ class _Run:
             for k, v in record.items():
                 if k != "epoch":
                     self.writer.add_scalar(f"epoch/{k}", v, epoch + 1)
+            artifacts.epoch_end(self.writer, self.method, self.images, epoch + 1, cfg.epochs)  # MAE reconstruction grid
         due = s.epoch % cfg.checkpoint_every == 0 or s.epoch == cfg.epochs
         if due:
             self.checkpoint()
