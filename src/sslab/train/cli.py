@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from sslab.progress import console, live
+from sslab.progress import console, emit, emit_json, live
 from sslab.train.options import TrainOptions, validate
 
 MethodArg = Annotated[str, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
@@ -174,7 +173,15 @@ def write_metrics(opts: TrainOptions, model: Any, splits: Any, epochs: int, worl
         "world_size": world_size, "device": str(dev), "precision": opts.precision,
     }
     atomic_write_json(opts.out / "metrics.json", metrics)
-    console.print(f"{opts.method}: linear {linear:.4f}  kNN {knn:.4f}  ({world_size} × {dev}) → {opts.out}")
+    if (opts.out / "tensorboard").is_dir():  # the trainer's TensorBoard run: add hparams and the projector
+        from sslab.train import artifacts
+
+        hparams = {"method": opts.method, **opts.method_kwargs(), "epochs": epochs, "lr": opts.lr,
+                   "batch_size": opts.batch_size, "seed": opts.seed, "dataset": opts.dataset}
+        t = splits.test
+        artifacts.run_end(opts.out / "tensorboard", hparams, {"linear": linear, "knn": knn}, model.encoder,
+                          t.images, t.labels, step=epochs)
+    emit(f"{opts.method}: linear {linear:.4f}  kNN {knn:.4f}  ({world_size} × {dev}) → {opts.out}", markup=False)
 
 
 def worker_exit_code(exc: BaseException) -> int:
@@ -249,7 +256,11 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
             model.encoder, s.train.num_classes, s.train.images, s.train.labels, s.test.images, s.test.labels,
             epochs=finetune_epochs,
         )
-    console.print(json.dumps(result))
+    if run_dir.is_dir():
+        from sslab.io import atomic_write_json
+
+        atomic_write_json(run_dir / "eval.json", result)
+    emit_json(result)
 
 
 def attach(app: typer.Typer, user_errors: Any) -> None:
