@@ -312,7 +312,11 @@ def test_train_then_eval_then_resume(tmp_path):
     assert metrics["epochs"] == 2 and 0 <= metrics["linear"] <= 1
     assert any((out / "tensorboard").iterdir())
     res = invoke("eval", str(out))
-    assert res.exit_code == 0 and '"linear"' in res.output
+    assert res.exit_code == 0 and '"linear"' in res.stdout
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved == json.loads(res.stdout) and saved["linear"] == pytest.approx(metrics["linear"])
+
+    assert (out / "tensorboard" / "projector_config.pbtxt").is_file()  # the embedding projector
     res = invoke(*args, "--resume")  # finished: a no-op
     assert res.exit_code == 0
     res = invoke(*args[:-2], "--lr", "0.1", "--out", str(out), "--resume")
