@@ -121,6 +121,8 @@ def run_train_process(opts: TrainOptions) -> None:
     from sslab.train.rundir import RunDirLock
 
     joined = distributed.launched_by_torchrun() and not distributed.active()
+    if joined:
+        distributed.die_with_parent()  # the torchrun agent gone (even by SIGKILL): leave too
     owner = int(os.environ.get("RANK", "0")) == 0  # rank 0 holds the run directory for all ranks
     claim = RunDirLock(opts.out, opts.resume) if owner else contextlib.nullcontext()
     try:
@@ -212,12 +214,34 @@ def torchrun_args(ctx: typer.Context) -> list[str]:
 
 
 def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
-    """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
+    """Run this same `sslab train` command under torchrun with ``nproc`` local workers.
+
+    No orphans: SIGINT, SIGTERM and SIGHUP sent to this launcher are forwarded to torchrun (which
+    stops its workers), torchrun receives SIGTERM if this launcher dies in any other way
+    (:func:`sslab.distributed.die_with_parent`), and each worker likewise follows torchrun."""
+    import signal
+
+    from sslab.distributed import die_with_parent
+
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
-    return subprocess.call([*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env)
+    proc = subprocess.Popen(  # own session: a terminal Ctrl-C reaches torchrun once, through forward()
+        [*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env, preexec_fn=die_with_parent,
+        start_new_session=True,
+    )
+
+    def forward(signum: int, _frame: Any) -> None:
+        proc.send_signal(signum)
+
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A `sslab train` output directory (or its checkpoint.pt).")]
