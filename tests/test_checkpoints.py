@@ -114,3 +114,49 @@ def test_eval_reports_metrics_of_the_safe_checkpoint(trained):
     res = invoke("eval", str(trained))
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.strip().splitlines()[-1])["epoch"] == 1
+
+
+def test_exported_encoder_reproduces_the_run_features(tmp_path, trained):
+    from sslab.data import load_dataset
+    from sslab.eval.features import extract_features
+    from sslab.methods import build_method
+    from sslab.models import ViTConfig, load_encoder, read_encoder_config
+
+    out = tmp_path / "export" / "mae.safetensors"
+    res = invoke("export", str(trained), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    ck = load_checkpoint(trained / CHECKPOINT)
+    run = ck["config"]["run"]
+    method = build_method(run["method"], ViTConfig(**run["vit"]), **run["method_kwargs"])
+    method.load_state_dict(ck["model"])
+    splits = load_dataset("digits", None, 8).standardized()
+    config = read_encoder_config(out)
+    assert config["input"]["pixel_mean"] == splits.info["pixel_mean"] and config["epoch"] == 1
+    raw = load_dataset("digits", None, 8).test.images
+    mean = torch.tensor(config["input"]["pixel_mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(config["input"]["pixel_std"]).view(1, -1, 1, 1)
+    encoder = load_encoder(out)
+    got = extract_features(encoder, (raw - mean) / std)
+    want = extract_features(method.encoder, splits.test.images)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-6, rtol=0)
+    assert torch.equal(extract_features(encoder, splits.test.images), want)  # same input: bit for bit
+    assert not encoder.training
+
+
+def test_export_defaults_beside_the_run_and_loader_refuses_foreign_files(tmp_path, trained):
+    from sslab.models import load_encoder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CHECKPOINT).write_bytes((trained / CHECKPOINT).read_bytes())
+    assert invoke("export", str(run)).exit_code == 0
+    assert (run / "encoder.safetensors").is_file() and (run / "encoder.json").is_file()
+    res = invoke("export", str(run), "--out", str(tmp_path / "x.pt"))
+    assert res.exit_code == 2 and "ending in .safetensors" in res.output
+    (run / "encoder.json").write_text('{"format": "other"}')
+    with pytest.raises(DataError, match="not an sslab encoder config"):
+        load_encoder(run / "encoder.safetensors")
+    (run / "encoder.json").unlink()
+    with pytest.raises(DataError, match="no encoder config"):
+        load_encoder(run / "encoder.safetensors")

@@ -316,3 +316,62 @@ def test_a_worker_exception_still_reaches_the_caller() -> None:
 
     with pytest.raises(ProcessRaisedException, match="rank 1 failed on purpose"):
         distributed.run_local(_failing_worker, 2)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live (non-zombie) descendants of ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_killing_the_nproc_launcher_leaves_no_orphaned_workers(tmp_path: Path, signal_name: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sslab", "train", "mae", "--nproc", "2", "--epochs", "1000", "--batch-size", "64",
+           "--eval-every", "0", "--checkpoint-every", "1000", "--device", "cpu", "--out", str(out)]
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    family: set[int] = set()
+    try:
+        deadline = time.time() + 240
+        while not (out / "trainer.lock").exists() or len(_descendants(launcher.pid)) < 3:  # torchrun + 2 workers
+            assert launcher.poll() is None and time.time() < deadline, "the workers did not start"
+            time.sleep(0.5)
+        family = _descendants(launcher.pid)
+        launcher.send_signal(getattr(signal, signal_name))
+        launcher.wait(timeout=60)
+        deadline = time.time() + 60
+        while any(_alive(pid) for pid in family) and time.time() < deadline:
+            time.sleep(0.5)
+        assert [pid for pid in family if _alive(pid)] == []
+    finally:
+        for pid in family | {launcher.pid}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -115,6 +115,20 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def die_with_parent(sig: int = 15) -> None:
+    """Ask Linux to send ``sig`` (SIGTERM) to this process when its parent dies, even by SIGKILL
+    (``prctl(PR_SET_PDEATHSIG)``), so that no worker outlives its launcher as an orphan. If the
+    parent is already gone (we were re-parented to init), exit now. No-op off Linux."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() == 1:
+        os._exit(128 + sig)
+
+
 def barrier() -> None:
     if active():
         dist.barrier()
@@ -160,6 +174,7 @@ def _local_entry(rank: int, fn, nproc: int, port: int, args: tuple) -> None:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc)
     )
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+    die_with_parent()
     dist.init_process_group("gloo", rank=rank, world_size=nproc, timeout=datetime.timedelta(seconds=300))
     fn(*args)  # an exception propagates to torch.multiprocessing, which reports it to the parent
     shutdown()
@@ -264,6 +279,7 @@ __all__ = [
     "active",
     "barrier",
     "data_parallel",
+    "die_with_parent",
     "gather_rows",
     "global_rows",
     "hard_exit",

@@ -1,4 +1,4 @@
-"""`sslab train` and `sslab eval`: the deep pipeline from the command line.
+"""`sslab train`, `sslab eval` and `sslab export`: the deep pipeline from the command line.
 
 ``sslab train`` runs data-parallel when started by torchrun (``torchrun --nproc-per-node N
 -m sslab train ...``) or with ``--nproc N``, which re-launches itself through
@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from sslab.errors import ConfigError
 from sslab.progress import console, emit, emit_json, live
 from sslab.train.options import TrainOptions, validate
 
@@ -119,6 +120,8 @@ def run_train_process(opts: TrainOptions) -> None:
     from sslab.train.rundir import RunDirLock
 
     joined = distributed.launched_by_torchrun() and not distributed.active()
+    if joined:
+        distributed.die_with_parent()  # the torchrun agent gone (even by SIGKILL): leave too
     owner = int(os.environ.get("RANK", "0")) == 0  # rank 0 holds the run directory for all ranks
     claim = RunDirLock(opts.out, opts.resume) if owner else contextlib.nullcontext()
     try:
@@ -218,16 +221,56 @@ def torchrun_args(ctx: typer.Context) -> list[str]:
 
 
 def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
-    """Run this same `sslab train` command under torchrun with ``nproc`` local workers."""
+    """Run this same `sslab train` command under torchrun with ``nproc`` local workers.
+
+    No orphans: SIGINT, SIGTERM and SIGHUP sent to this launcher are forwarded to torchrun (which
+    stops its workers), torchrun receives SIGTERM if this launcher dies in any other way
+    (:func:`sslab.distributed.die_with_parent`), and each worker likewise follows torchrun."""
+    import signal
+
+    from sslab.distributed import die_with_parent
+
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
-    return subprocess.call([*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env)
+    proc = subprocess.Popen(  # own session: a terminal Ctrl-C reaches torchrun once, through forward()
+        [*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env, preexec_fn=die_with_parent,
+        start_new_session=True,
+    )
+
+    def forward(signum: int, _frame: Any) -> None:
+        proc.send_signal(signum)
+
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 RunDirArg = Annotated[Path, typer.Argument(help="A `sslab train` output directory (or its checkpoint.pt).")]
 FinetuneOpt = Annotated[int, typer.Option(help="Also fine-tune end to end for N epochs (0: no fine-tuning).")]
+ExportOutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="The .safetensors file to write, or a directory for encoder.safetensors "
+                 "(default: RUN_DIR/encoder.safetensors); the JSON config goes beside it, same name."),
+]
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
+    """The (safely loaded) checkpoint of a run and its method with the trained weights."""
+    from sslab.methods import build_method
+    from sslab.models import ViTConfig
+    from sslab.train.checkpoint import CHECKPOINT, load_checkpoint
+
+    ck = load_checkpoint(run_dir / CHECKPOINT if run_dir.is_dir() else run_dir)
+    run = ck["config"]["run"]
+    model = build_method(run["method"], ViTConfig(**run["vit"]), **run.get("method_kwargs", {}))
+    model.load_state_dict(ck["model"])
+    return ck, model
 
 
 def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epochs: FinetuneOpt = 0) -> None:
@@ -237,17 +280,11 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
     """
     from sslab.data import load_dataset
     from sslab.eval.finetune import finetune
-    from sslab.methods import build_method
-    from sslab.models import ViTConfig
-    from sslab.train.checkpoint import CHECKPOINT, load_checkpoint
     from sslab.train.pipeline import evaluate_encoder
 
-    ck = load_checkpoint(run_dir / CHECKPOINT if run_dir.is_dir() else run_dir)
+    ck, model = load_run(run_dir)
     run = ck["config"]["run"]
-    vit = ViTConfig(**run["vit"])
-    model = build_method(run["method"], vit, **run.get("method_kwargs", {}))
-    model.load_state_dict(ck["model"])
-    splits = load_dataset(run.get("dataset", "digits"), data_dir, vit.image_size).standardized()
+    splits = load_dataset(run.get("dataset", "digits"), data_dir, model.encoder.cfg.image_size).standardized()
     linear, knn, _ = evaluate_encoder(model.encoder, splits)
     result = {"epoch": ck["epoch"], "linear": linear, "knn": knn}
     if finetune_epochs:
@@ -263,7 +300,42 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
     emit_json(result)
 
 
+def export_path(run_dir: Path, out: Path | None) -> Path:
+    if out is None:
+        return (run_dir if run_dir.is_dir() else run_dir.parent) / "encoder.safetensors"
+    if out.suffix == ".safetensors":
+        return out
+    if out.is_dir() or not out.suffix:
+        return out / "encoder.safetensors"
+    raise ConfigError(f"bad value --out={out}: give a path ending in .safetensors or a directory")
+
+
+def export_command(run_dir: RunDirArg, out: ExportOutOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Write the trained encoder alone: safetensors weights and a JSON config (ViT settings and
+    the input standardisation), for `sslab.models.load_encoder(path)` in another program.
+
+    Example: sslab export runs/train/mae --out mae-encoder.safetensors
+    """
+    from sslab import __version__
+    from sslab.data import load_dataset
+    from sslab.models import save_encoder
+
+    weights = export_path(run_dir, out)
+    ck, model = load_run(run_dir)
+    run, vit = ck["config"]["run"], model.encoder.cfg
+    info = load_dataset(run.get("dataset", "digits"), data_dir, vit.image_size).standardized().info
+    meta = {
+        "input": {"channels": vit.channels, "image_size": vit.image_size, "pixel_mean": info["pixel_mean"],
+                  "pixel_std": info["pixel_std"]},
+        "method": run["method"], "dataset": run.get("dataset", "digits"), "epoch": ck["epoch"], "step": ck["step"],
+        "sslab_version": __version__,
+    }
+    weights, config = save_encoder(model.encoder, weights, meta)
+    emit(f"encoder → {weights} (config {config})", markup=False)
+
+
 def attach(app: typer.Typer, user_errors: Any) -> None:
-    """Register `train` and `eval` on the sslab app (``user_errors``: one-line errors, exit 2)."""
+    """Register `train`, `eval` and `export` on the sslab app (``user_errors``: one-line errors, exit 2)."""
     app.command("train")(user_errors(train_command))
     app.command("eval")(user_errors(eval_command))
+    app.command("export")(user_errors(export_command))
