@@ -315,3 +315,11 @@ def test_conflicts_and_unusable_datasets_in_run_exit_2_and_write_nothing(tmp_pat
     res = invoke("run", "alignment", "--quick", "--out", str(tmp_path), *sets)
     _one_line_exit_2(res, needle)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_replayed_full_config_only_checks_the_keys_it_changes():
+    exp = get_experiment("mask-distance")
+    full = resolve_config(exp, True, {}).model_dump(mode="json")  # every key, draws=4 from the quick layer
+    resolve_config(exp, True, {**full, "modes": ["same"]})  # draws is not the user's: no conflict
+    with pytest.raises(ConfigError, match="draws=6 has no effect"):
+        resolve_config(exp, True, {**full, "modes": ["same"], "draws": 6})

@@ -193,8 +193,8 @@ def build_config(
 ) -> C:
     """Validate ``cls(**merged layers)``; later layers win. Raises a one-line ConfigError.
 
-    ``explicit`` are the keys the user set (default: the last layer's), checked by
-    :meth:`ExperimentConfig.conflicts` against the other settings."""
+    ``explicit`` are the keys the user set (default: the last layer's); those whose value
+    differs from the lower layers' are checked by :meth:`ExperimentConfig.conflicts`."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
@@ -223,8 +223,23 @@ def build_config(
         if example is not None and top in merged:
             hint += f"; e.g. --set {top}={example}"
         raise ConfigError(f"bad value {key}={value!r}{where}: {msg}{hint}") from None
-    given = frozenset(explicit if explicit is not None else (layers[-1] if layers else {}))
+    given = _changed(cls, cfg, layers, explicit if explicit is not None else (layers[-1] if layers else {}))
     problems = cfg.conflicts(given) if isinstance(cfg, ExperimentConfig) else []
     if problems:
         raise ConfigError(f"conflicting settings{where}: {'; '.join(problems)}")
     return cfg
+
+
+def _changed(cls: type[C], cfg: C, layers: tuple[Mapping[str, Any], ...], explicit: Iterable[str]) -> frozenset[str]:
+    """The ``explicit`` keys whose value differs from what the layers below the last give.
+
+    A replayed config (``sslab run --config result.json``) names every key; only the ones
+    it changes can contradict another setting."""
+    lower: dict[str, Any] = {}
+    for layer in layers[:-1]:
+        lower.update(layer)
+    try:
+        base = cls(**lower)
+    except ValidationError:  # the lower layers are only valid together with the last one
+        return frozenset(k for k in explicit if k in cls.model_fields)
+    return frozenset(k for k in explicit if k in cls.model_fields and getattr(cfg, k) != getattr(base, k))
