@@ -21,7 +21,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sslab.cli import app
-from sslab.experiments.runner import collect_runs
+from sslab.errors import ConfigError
+from sslab.experiments import load_all
+from sslab.experiments.runner import collect_runs, get_experiment, resolve_config
 from sslab.io import atomic_write_json
 from test_data_loaders import write_cifar10, write_png_header, write_stl10
 
@@ -261,3 +263,63 @@ def test_doctor_writes_data_and_reports_a_full_disk(tmp_path, monkeypatch):
     assert "│ NO: cannot write" in res.output and "disk is full" in flat, res.output
     assert f"error: cannot write {tmp_path}/.sslab-doctor-" in flat, res.output
     assert list(tmp_path.iterdir()) == [], "the probe file was left behind"
+
+
+# (experiment, overrides, words the one-line error must contain); each pair of settings contradicts
+CONFLICTS = [
+    ("ssl-compare", {"methods": ["mae", "simclr"], "uniformity_weight": 0.5},
+     "uniformity_weight=0.5 has no effect: it weights U-MAE's uniformity term and methods has no umae"),
+    ("ssl-compare", {"methods": ["simclr", "latent"], "mask_ratio": 0.5},
+     "mask_ratio=0.5 has no effect: only mae and umae mask"),
+    ("ssl-compare", {"methods": ["mae", "mae"]}, "methods lists mae more than once"),
+    ("global-local-deep", {"methods": ["simclr", "latent"], "mask_ratio": 0.9}, "mask_ratio=0.9 has no effect"),
+    ("mask-ratio-probe", {"mask_ratio": 0.5}, "mask_ratio=0.5 has no effect: ratios gives the mask ratio"),
+    ("mask-distance", {"modes": ["same"], "draws": 16}, "draws=16 has no effect: only mode 'min'"),
+    ("alignment", {"image_size": 16}, "image_size=16 has no effect: it resizes the extra dataset"),
+    ("masking-alignment", {"image_size": 16}, "image_size=16 has no effect"),
+    ("linear-limits", {"log10_lambda_min": 0, "log10_lambda_max": 0}, "log10_lambda_min=0.0 must be below"),
+    ("spectral-dynamics", {"steps": 100, "record_every": 500}, "record_every=500 is more than steps=100"),
+]
+
+
+@pytest.mark.parametrize("name,overrides,needle", CONFLICTS)
+def test_contradicting_settings_are_refused(name, overrides, needle):
+    with pytest.raises(ConfigError) as exc:
+        resolve_config(get_experiment(name), True, overrides)
+    assert needle in str(exc.value) and name in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("ssl-compare", {"methods": ["umae", "simclr"], "uniformity_weight": 0.5}),  # umae uses it
+    ("mask-distance", {"modes": ["min"], "draws": 16}),
+    ("mask-distance", {"modes": ["same"]}),  # the quick layer's draws=4 is not the user's
+    ("alignment", {"image_size": 16, "dataset": "auto"}),
+    ("linear-limits", {"log10_lambda_min": -1, "log10_lambda_max": 0}),
+])
+def test_consistent_settings_pass(name, overrides):
+    resolve_config(get_experiment(name), True, overrides)
+
+
+def test_every_experiment_default_and_quick_config_is_consistent():
+    for exp in load_all().values():
+        resolve_config(exp, False, {})
+        resolve_config(exp, True, {})
+
+
+@pytest.mark.parametrize("sets,needle", [
+    (["--set", "dataset=cifar10"], "dataset 'cifar10' is not bundled: pass --data-dir"),
+    (["--set", "dataset=mnist"], "unknown dataset 'mnist'"),
+    (["--set", "image_size=16"], "conflicting settings for experiment 'alignment'"),
+])
+def test_conflicts_and_unusable_datasets_in_run_exit_2_and_write_nothing(tmp_path, sets, needle):
+    res = invoke("run", "alignment", "--quick", "--out", str(tmp_path), *sets)
+    _one_line_exit_2(res, needle)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_replayed_full_config_only_checks_the_keys_it_changes():
+    exp = get_experiment("mask-distance")
+    full = resolve_config(exp, True, {}).model_dump(mode="json")  # every key, draws=4 from the quick layer
+    resolve_config(exp, True, {**full, "modes": ["same"]})  # draws is not the user's: no conflict
+    with pytest.raises(ConfigError, match="draws=6 has no effect"):
+        resolve_config(exp, True, {**full, "modes": ["same"], "draws": 6})

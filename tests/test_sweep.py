@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sslab.errors import ConfigError
-from sslab.experiments.sweep import expand, parse_grid, run_sweep
+from sslab.experiments.sweep import expand, parse_grid, run_point, run_sweep
 from sslab.report import build_report
 
 FAST = {"points": 5}  # linear-limits: a closed-form experiment that runs in about a second
@@ -92,3 +93,37 @@ def test_ray_backend_without_ray_installed_is_one_clear_error(tmp_path: Path, mo
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
         run_sweep("linear-limits", {"k": [10]}, base=FAST, out_root=tmp_path, backend="ray")
     assert not any(tmp_path.iterdir())
+
+
+def dies_on_some_points(name, point, quick, out_root, data_dir, sweep_id, collect):
+    """A point runner (imported by the spawned workers) whose worker kills itself with SIGKILL:
+    always at k=16, and only on the first attempt at k=12."""
+    k = point.overrides["k"]
+    first_time = Path(os.environ["SWEEP_TEST_MARKERS"]) / f"k{k}-seed{point.seed}"
+    if k == 16 or (k == 12 and not first_time.exists()):
+        first_time.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_point(name, point, quick, out_root, data_dir, sweep_id, collect)
+
+
+def test_a_killed_worker_is_retried_once_then_marked_failed_and_the_others_finish(tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("SWEEP_TEST_MARKERS", str(markers))
+    runs = tmp_path / "runs"
+    sweep_dir, record = run_sweep(
+        "linear-limits", {"k": [10, 12, 16]}, seeds=[0], base=FAST, quick=True, out_root=runs, workers=2,
+        point_runner=dies_on_some_points,
+    )
+    assert [(p["overrides"]["k"], p["status"], p["attempts"]) for p in record["points"]] == [
+        (10, "ok", 1), (12, "retried-ok", 2), (16, "failed", 2)
+    ]
+    ok, retried, failed = record["points"]
+    assert failed["error"] == "worker process killed by SIGKILL, 2 times" and failed["run_dir"] is None
+    for p in (ok, retried):
+        result = json.loads((Path(p["run_dir"]) / "result.json").read_text())
+        assert result["status"] == "ok" and result["config"]["k"] == p["overrides"]["k"]
+        assert p["numbers"]["ols_dist_at_min_lambda"] == result["numbers"]["ols_dist_at_min_lambda"]
+    assert json.loads((sweep_dir / "sweep.json").read_text())["points"] == record["points"]
+    assert (sweep_dir / "sweep.png").stat().st_size > 2000  # the retried point is plotted
+    assert "retried-ok" in build_report(runs).read_text()

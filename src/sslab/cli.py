@@ -410,7 +410,7 @@ def sweep(
 
       sslab sweep je-vs-recon-samples --grid gamma=5,20 --ray --address auto
     """
-    from sslab.experiments.sweep import parse_grid, run_sweep
+    from sslab.experiments.sweep import OK_STATUSES, parse_grid, run_sweep
     from sslab.report import build_report
 
     _check_data_dir(data_dir)
@@ -424,7 +424,7 @@ def sweep(
             name, parse_grid(grid or []), seeds=seed_list or [0], base=base, quick=quick, out_root=out,
             data_dir=data_dir, backend="ray" if ray else "local", workers=workers, address=address,
         )
-    failed = sum(p["status"] != "ok" for p in record["points"])
+    failed = sum(p["status"] not in OK_STATUSES for p in record["points"])
     report_path = build_report(out)
     if as_json:
         emit_json({"sweep_dir": str(sweep_dir), "points": record["points"], "failed": failed,

@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from sslab.errors import ConfigError
 
-__all__ = ["ExperimentConfig", "build_config", "describe_range", "parse_assignments"]
+__all__ = ["ExperimentConfig", "build_config", "describe_range", "parse_assignments", "unused"]
 
 
 def _wrong_bool(annotation: Any, value: Any) -> bool:
@@ -67,6 +67,29 @@ class ExperimentConfig(BaseModel):
         if field is not None and _wrong_bool(field.annotation, value):
             raise ValueError("a bool (true/false) is not a number here")
         return value
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        """Settings the user gave (``explicit``) that another setting overrides or makes
+        pointless, one message each naming both and what to change; empty when consistent.
+
+        Contradictions between values alone (a minimum above a maximum) are model validators;
+        this hook is for a key that only matters under another setting, which a default value
+        cannot contradict but a value the user typed can (``--set draws=16`` with no mode
+        that draws)."""
+        return []
+
+
+def unused(cfg: BaseModel, explicit: frozenset[str], key: str, unless: bool, because: str) -> list[str]:
+    """``[message]`` when the user set ``key`` though ``unless`` is False (so ``key`` has no effect)."""
+    if key in explicit and not unless:
+        return [f"{key}={_show(getattr(cfg, key))} has no effect: {because}"]
+    return []
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(_show(v) for v in value)
+    return str(value)
 
 
 C = TypeVar("C", bound=ExperimentConfig)
@@ -166,8 +189,12 @@ def build_config(
     cls: type[C],
     *layers: Mapping[str, Any],
     experiment: str = "",
+    explicit: Iterable[str] | None = None,
 ) -> C:
-    """Validate ``cls(**merged layers)``; later layers win. Raises a one-line ConfigError."""
+    """Validate ``cls(**merged layers)``; later layers win. Raises a one-line ConfigError.
+
+    ``explicit`` are the keys the user set (default: the last layer's); those whose value
+    differs from the lower layers' are checked by :meth:`ExperimentConfig.conflicts`."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
@@ -180,7 +207,7 @@ def build_config(
             f"allowed keys: {allowed}"
         )
     try:
-        return cls(**merged)
+        cfg = cls(**merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         if not err["loc"]:  # a check across several fields
@@ -196,3 +223,23 @@ def build_config(
         if example is not None and top in merged:
             hint += f"; e.g. --set {top}={example}"
         raise ConfigError(f"bad value {key}={value!r}{where}: {msg}{hint}") from None
+    given = _changed(cls, cfg, layers, explicit if explicit is not None else (layers[-1] if layers else {}))
+    problems = cfg.conflicts(given) if isinstance(cfg, ExperimentConfig) else []
+    if problems:
+        raise ConfigError(f"conflicting settings{where}: {'; '.join(problems)}")
+    return cfg
+
+
+def _changed(cls: type[C], cfg: C, layers: tuple[Mapping[str, Any], ...], explicit: Iterable[str]) -> frozenset[str]:
+    """The ``explicit`` keys whose value differs from what the layers below the last give.
+
+    A replayed config (``sslab run --config result.json``) names every key; only the ones
+    it changes can contradict another setting."""
+    lower: dict[str, Any] = {}
+    for layer in layers[:-1]:
+        lower.update(layer)
+    try:
+        base = cls(**lower)
+    except ValidationError:  # the lower layers are only valid together with the last one
+        return frozenset(k for k in explicit if k in cls.model_fields)
+    return frozenset(k for k in explicit if k in cls.model_fields and getattr(cfg, k) != getattr(base, k))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sslab.config import ExperimentConfig
+from sslab.config import ExperimentConfig, unused
 from sslab.data import load_dataset
 from sslab.data.synthetic import banded_classes
 from sslab.experiments.base import Claim, Result, RunContext, register
@@ -34,6 +34,10 @@ class AlignmentConfig(ExperimentConfig):
     synthetic_n: int = Field(2000, ge=50, le=1_000_000, description="synthetic samples")
     dataset: str = Field("digits", description="extra dataset (auto/cifar10/cifar100/stl10/imagefolder)")
     image_size: int | None = Field(None, ge=4, le=256, description="resize the extra dataset")
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "image_size", self.dataset != "digits",
+                      "it resizes the extra dataset, and there is none (dataset digits); pass --data-dir or drop it")
 
 
 @register(

@@ -13,6 +13,14 @@ from sslab.models.vit import ViTConfig, vit_config
 from sslab.train.loop import TrainConfig
 
 
+def distinct_methods(methods: list[str]) -> list[str]:
+    """Each method once: a repeated method would pool its runs as extra seeds."""
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if twice:
+        raise ValueError(f"methods lists {', '.join(twice)} more than once; give each method once")
+    return methods
+
+
 class DeepConfig(ExperimentConfig):
     dataset: str = Field("digits", description="digits, or auto/cifar10/... with --data-dir")
     image_size: int = Field(8, ge=4, le=256, description="image side after resizing")

@@ -9,7 +9,7 @@ test accuracy of the least-squares read-out and the reconstruction error along t
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
@@ -25,6 +25,13 @@ class LinearLimitsConfig(ExperimentConfig):
     log10_lambda_max: float = Field(6.0, ge=0, le=12)
     points: int = Field(25, ge=3, le=500)
     tolerance: float = Field(1e-3, gt=0, lt=1, description="relative distance counted as 'reached'")
+
+    @model_validator(mode="after")
+    def _range_not_empty(self) -> LinearLimitsConfig:
+        if self.log10_lambda_min >= self.log10_lambda_max:
+            raise ValueError(f"log10_lambda_min={self.log10_lambda_min} must be below "
+                             f"log10_lambda_max={self.log10_lambda_max}, or the λ sweep has one value")
+        return self
 
 
 @register(

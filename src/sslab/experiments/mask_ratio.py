@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 from scipy.stats import spearmanr
 
-from sslab.config import ExperimentConfig
+from sslab.config import ExperimentConfig, unused
 from sslab.data import load_dataset
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.progress import track
@@ -32,6 +32,10 @@ class MaskDistanceConfig(ExperimentConfig):
     pairs: int = Field(20000, ge=100, le=10_000_000, description="sampled pairs per kind and ratio")
     draws: int = Field(8, ge=1, le=256, description="mask pairs per image pair in mode 'min'")
     modes: list[str] = Field(default_factory=lambda: list(MODES), min_length=1)
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "draws", "min" in self.modes,
+                      "only mode 'min' draws several mask pairs and modes has no min; add min to modes or drop draws")
 
 
 def distance_sweep(images, labels, cfg: MaskDistanceConfig, seed: int) -> dict[str, dict[str, list[float]]]:

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from pydantic import Field
 
+from sslab.config import unused
 from sslab.data import load_dataset
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
@@ -18,6 +19,9 @@ from sslab.train.pipeline import pretrain_and_evaluate
 
 class MaskRatioProbeConfig(DeepConfig):
     ratios: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9], min_length=2)
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "mask_ratio", False, "ratios gives the mask ratio of every run; put it in ratios")
 
 
 @register(

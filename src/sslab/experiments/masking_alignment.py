@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from sslab.config import ExperimentConfig
+from sslab.config import ExperimentConfig, unused
 from sslab.data import load_dataset
 from sslab.data.synthetic import banded_classes
 from sslab.experiments.base import Claim, Result, RunContext, register
@@ -31,6 +31,10 @@ class MaskingAlignmentConfig(ExperimentConfig):
     synthetic_n: int = Field(3000, ge=100, le=1_000_000)
     dataset: str = Field("digits", description="extra dataset from --data-dir (auto/cifar10/...)")
     image_size: int | None = Field(None, ge=4, le=256)
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "image_size", self.dataset != "digits",
+                      "it resizes the extra dataset, and there is none (dataset digits); pass --data-dir or drop it")
 
 
 def _frac(x: torch.Tensor, cond) -> float:

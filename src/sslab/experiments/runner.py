@@ -111,9 +111,11 @@ def resolve_config(exp: Experiment, quick: bool, overrides: Mapping[str, Any]) -
 
 
 def check_data(cfg: Any, data_dir: str | Path | None) -> None:
-    """Refuse a ``--data-dir`` whose layout does not fit the config's dataset before anything
-    is written (file names and sizes only; contents are checked when the experiment loads them)."""
-    if data_dir is None or "dataset" not in type(cfg).model_fields:
+    """Refuse a dataset that cannot be loaded before anything is written: a ``--data-dir`` whose
+    layout does not fit the config's dataset (file names and sizes only; contents are checked
+    when the experiment loads them), an unknown dataset, or one that needs ``--data-dir``
+    without it."""
+    if "dataset" not in type(cfg).model_fields:
         return
     from sslab.data import check_data_layout
 

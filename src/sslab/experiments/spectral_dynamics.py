@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy.stats import spearmanr
 
 from sslab.config import ExperimentConfig
@@ -33,6 +33,13 @@ class SpectralDynamicsConfig(ExperimentConfig):
     lr_times_top_eig: float = Field(0.2, gt=0, le=0.5, description="step size × largest eigenvalue")
     record_every: int = Field(10, ge=1)
     probe_ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
+
+    @model_validator(mode="after")
+    def _records_during_training(self) -> SpectralDynamicsConfig:
+        if self.record_every > self.steps:
+            raise ValueError(f"record_every={self.record_every} is more than steps={self.steps}, so nothing "
+                             "is recorded after the start")
+        return self
 
 
 def gd_linear_autoencoder(

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from sslab.config import unused
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
-from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
-from sslab.methods import METHODS, UMAE_WEIGHT, method_options
+from sslab.experiments.deep_common import (
+    DeepConfig,
+    beats,
+    deep_setup,
+    distinct_methods,
+    mean_std,
+    pm,
+    train_config,
+)
+from sslab.methods import METHODS, RANDOM_MASKING, UMAE_WEIGHT, method_options
 from sslab.models.vit import ViTEncoder
 from sslab.progress import track
 from sslab.train.pipeline import evaluate_encoder, pretrain_and_evaluate
@@ -22,6 +31,17 @@ from sslab.train.pipeline import evaluate_encoder, pretrain_and_evaluate
 class SSLCompareConfig(DeepConfig):
     methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=2)
     uniformity_weight: float = Field(UMAE_WEIGHT, ge=0, le=10)
+
+    @field_validator("methods")
+    @classmethod
+    def _each_once(cls, methods: list[str]) -> list[str]:
+        return distinct_methods(methods)
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "uniformity_weight", "umae" in self.methods,
+                      "it weights U-MAE's uniformity term and methods has no umae; add umae to methods or drop it") \
+            + unused(self, explicit, "mask_ratio", any(m in RANDOM_MASKING for m in self.methods),
+                     "only mae and umae mask their input and methods has neither; add one or drop mask_ratio")
 
 
 @register(

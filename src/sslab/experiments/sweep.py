@@ -10,24 +10,35 @@ and claims held) with a figure ``sweep.png`` of the scalar numbers against the f
 All points are validated before anything runs: a bad key or value is one ConfigError line.
 On Ray, workers return their run directory's files to the driver, which writes whatever is
 not already on its own disk, so a cluster without a shared filesystem loses nothing.
+
+A sweep survives dead workers. With ``workers > 1`` every point runs in a process of its own,
+so a worker that dies (SIGKILL, the OOM killer, a segfault, SIGTERM) takes only its own point
+down: that point is run once more, then marked failed, and the other points finish. Each
+point's ``status`` in sweep.json is ``ok``, ``retried-ok`` (its first worker died, the second
+finished), or ``failed`` (the experiment failed, or both workers died; ``error`` says which).
+With ``workers=1`` the points run in the driver's own process, which has no worker to lose.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sslab.config import parse_value
-from sslab.errors import ConfigError
+from sslab.errors import ConfigError, RunInterrupted
 from sslab.io import atomic_write_bytes, atomic_write_json, new_run_dir
 from sslab.progress import console, track
 
 SWEEPS = "sweeps"
+OK_STATUSES = ("ok", "retried-ok")  # a point with one of these has a complete result
+ATTEMPTS = 2  # a point whose worker dies is run once more, then marked failed
 
 
 @dataclass(frozen=True)
@@ -119,21 +130,157 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_local(name, points, quick, out_root, data_dir, sweep_id, workers) -> list[dict[str, Any]]:
-    if workers <= 1:
-        return [run_point(name, p, quick, out_root, data_dir, sweep_id, False) for p in track(points, "sweep")]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _worker_loop(conn: Any, threads: int, target: Callable[..., dict[str, Any]]) -> None:
+    """Body of a worker process: run the points sent on ``conn`` one at a time, answering each
+    with ``("ok", summary)`` or ``("error", text)``; ``None`` or a closed pipe ends it.
 
+    A signal that stops a run (its result.json is flagged interrupted) ends the process with
+    128 + signal and no answer, like a worker killed outright."""
+    _init_worker(threads)
+    while True:
+        try:
+            args = conn.recv()
+        except EOFError:
+            return
+        if args is None:
+            return
+        try:
+            message: tuple[str, Any] = ("ok", target(*args))
+        except RunInterrupted as exc:
+            raise SystemExit(exc.exit_code) from None
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            message = ("error", f"{type(exc).__name__}: {first}".rstrip(": "))
+        conn.send(message)
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    if exitcode is not None and exitcode > 128:
+        try:
+            return f"stopped by {signal.Signals(exitcode - 128).name} (exit code {exitcode})"
+        except ValueError:
+            pass
+    return f"exited with code {exitcode} without a result"
+
+
+def _failed_point(point: SweepPoint, error: str) -> dict[str, Any]:
+    """The summary of a point that left no result of its own."""
+    return {
+        "overrides": point.overrides, "seed": point.seed, "run_dir": None, "status": "failed", "seconds": 0.0,
+        "headline": None, "numbers": {}, "claims_held": 0, "claims_total": 0, "error": error,
+        "host": os.uname().nodename,
+    }
+
+
+def _run_local(name, points, quick, out_root, data_dir, sweep_id, workers, target=None) -> list[dict[str, Any]]:
+    target = target or run_point
+    if workers <= 1:
+        return [target(name, p, quick, out_root, data_dir, sweep_id, False) for p in track(points, "sweep")]
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: list[dict[str, Any] | None] = [None] * len(points)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(run_point, name, p, quick, out_root, data_dir, sweep_id, False): i
-                   for i, p in enumerate(points)}
-        for fut in track(as_completed(futures), "sweep", total=len(points)):
-            results[futures[fut]] = fut.result()
+    for _ in track(_isolated(name, points, quick, out_root, data_dir, sweep_id, workers, target, threads, results),
+                   "sweep", total=len(points)):
+        pass
     return [r for r in results if r is not None]
+
+
+def _isolated(name, points, quick, out_root, data_dir, sweep_id, workers, target, threads, results) -> Iterator[int]:
+    """Run the points on ``workers`` spawned processes, one point per process at a time; yield
+    each finished point's index.
+
+    The driver knows which point each worker is running, so a worker that dies (its pipe
+    closes without an answer) costs only that point: a fresh worker replaces it, and the point
+    goes back in the queue until it has had :data:`ATTEMPTS` workers. On the way out (done,
+    error, Ctrl-C), workers still running get SIGTERM (their runs are flagged interrupted),
+    then SIGKILL."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")
+    queue = deque(range(len(points)))
+    attempts = [0] * len(points)
+    procs: dict[Any, Any] = {}  # the driver's end of each worker's pipe -> its process
+    idle: list[Any] = []
+    busy: dict[Any, int] = {}  # pipe -> index of the point its worker runs
+
+    def start_worker() -> None:
+        here, there = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_worker_loop, args=(there, threads, target), name="sweep-worker")
+        proc.start()
+        there.close()  # the worker holds the only other end: its death reads as EOF here
+        procs[here] = proc
+        idle.append(here)
+
+    def bury(conn: Any) -> int | None:
+        proc = procs.pop(conn)
+        conn.close()
+        proc.join()
+        return proc.exitcode
+
+    try:
+        for _ in range(min(workers, len(points))):
+            start_worker()
+        while queue or busy:
+            while queue and idle:
+                conn = idle.pop()
+                i = queue.popleft()
+                try:
+                    conn.send((name, points[i], quick, out_root, data_dir, sweep_id, False))
+                except OSError:  # this worker died while idle: replace it, the point was not tried
+                    queue.appendleft(i)
+                    bury(conn)
+                    start_worker()
+                    continue
+                attempts[i] += 1
+                busy[conn] = i
+            for conn in wait(list(busy)):
+                i = busy.pop(conn)
+                try:
+                    message = conn.recv()
+                except EOFError:
+                    message = None
+                if message is None:
+                    death = _death(bury(conn))
+                    if attempts[i] < ATTEMPTS:
+                        console.print(f"[yellow]sweep point {i} ({points[i].overrides}, seed {points[i].seed}): "
+                                      f"worker {death}; running it again[/]", highlight=False)
+                        queue.append(i)
+                    else:
+                        summary = _failed_point(points[i], f"worker process {death}, {attempts[i]} times")
+                    if queue:
+                        start_worker()
+                    if attempts[i] < ATTEMPTS:
+                        continue
+                else:
+                    idle.append(conn)
+                    if message[0] == "error":
+                        summary = _failed_point(points[i], message[1])
+                    else:
+                        summary = message[1]
+                        if attempts[i] > 1 and summary["status"] == "ok":
+                            summary["status"] = "retried-ok"
+                summary["attempts"] = attempts[i]
+                results[i] = summary
+                yield i
+    finally:
+        for conn in idle:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for conn in busy:
+            procs[conn].terminate()
+        for conn in list(procs):
+            proc = procs[conn]
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+            bury(conn)
 
 
 def _require_ray() -> Any:
@@ -158,16 +305,23 @@ def _run_ray(name, points, quick, out_root, data_dir, sweep_id, address) -> list
             ) from None
         started = True
     try:
-        task = ray.remote(num_cpus=1)(run_point)
+        # Ray reruns a task whose worker died once (max_retries), like the local backend
+        task = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1)(run_point)
         refs = [task.remote(name, p, quick, out_root, data_dir, sweep_id, True) for p in points]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[dict[str, Any] | None] = [None] * len(points)
         pending = list(refs)
         for _ in track(range(len(refs)), "sweep (ray)"):
             done, pending = ray.wait(pending, num_returns=1)
-            summary = ray.get(done[0])
+            i = index[done[0]]
+            try:
+                summary = ray.get(done[0])
+            except Exception as exc:  # the task raised, or its worker died twice
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                results[i] = _failed_point(points[i], f"{type(exc).__name__}: {first}".rstrip(": "))
+                continue
             _materialise(summary)
-            results[index[done[0]]] = summary
+            results[i] = summary
         return [r for r in results if r is not None]
     finally:
         if started:
@@ -186,8 +340,12 @@ def run_sweep(
     backend: Literal["local", "ray"] = "local",
     workers: int = 1,
     address: str | None = None,
+    point_runner: Callable[..., dict[str, Any]] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run ``name`` at every grid point × seed; returns (sweep directory, sweep record)."""
+    """Run ``name`` at every grid point × seed; returns (sweep directory, sweep record).
+
+    ``point_runner`` replaces :func:`run_point` on the local backend (same arguments; it must
+    be a module-level function so spawned workers can import it)."""
     from sslab.experiments.runner import check_data, get_experiment, resolve_config
 
     if not grid:
@@ -212,7 +370,7 @@ def run_sweep(
     if backend == "ray":
         summaries = _run_ray(name, points, quick, str(out_root), data, sweep_id, address)
     else:
-        summaries = _run_local(name, points, quick, str(out_root), data, sweep_id, workers)
+        summaries = _run_local(name, points, quick, str(out_root), data, sweep_id, workers, point_runner)
     record = {
         "sweep": sweep_id,
         "experiment": name,
@@ -235,7 +393,7 @@ def run_sweep(
 
 def plotted_metrics(record: Mapping[str, Any], limit: int = 4) -> list[str]:
     """The headline number first, then other scalars, present in every successful point."""
-    ok = [p for p in record["points"] if p["status"] == "ok"]
+    ok = [p for p in record["points"] if p["status"] in OK_STATUSES]
     if not ok:
         return []
     common = set.intersection(*(set(p["numbers"]) for p in ok))
@@ -267,7 +425,7 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
                 vals = [
                     p["numbers"][metric]
                     for p in record["points"]
-                    if p["status"] == "ok" and p["overrides"].get(keys[0]) == x
+                    if p["status"] in OK_STATUSES and p["overrides"].get(keys[0]) == x
                     and all(repr(p["overrides"].get(k)) == v for k, v in other)
                     and metric in p["numbers"]
                 ]
@@ -290,4 +448,7 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
     return True
 
 
-__all__ = ["SweepPoint", "expand", "parse_grid", "plot_sweep", "plotted_metrics", "run_point", "run_sweep"]
+__all__ = [
+    "ATTEMPTS", "OK_STATUSES", "SweepPoint", "expand", "parse_grid", "plot_sweep", "plotted_metrics", "run_point",
+    "run_sweep",
+]

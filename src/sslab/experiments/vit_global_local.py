@@ -13,16 +13,24 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from sslab.config import ExperimentConfig
+from sslab.config import ExperimentConfig, unused
 from sslab.data.patches import patchify
 from sslab.eval.features import extract_features
 from sslab.eval.probes import logistic_probe
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
-from sslab.experiments.deep_common import DeepConfig, beats, deep_setup, mean_std, pm, train_config
-from sslab.methods import method_options
+from sslab.experiments.deep_common import (
+    DeepConfig,
+    beats,
+    deep_setup,
+    distinct_methods,
+    mean_std,
+    pm,
+    train_config,
+)
+from sslab.methods import RANDOM_MASKING, method_options
 from sslab.progress import track
 from sslab.theory.softmax_vit import GlobalLocalData, train_gd
 from sslab.train.pipeline import pretrain_and_evaluate
@@ -139,6 +147,15 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
 class GlobalLocalDeepConfig(DeepConfig):
     methods: list[str] = Field(default_factory=lambda: ["mae", "simclr"], min_length=2)
     local_bins: int = Field(4, ge=2, le=10, description="quantile bins of the local label")
+
+    @field_validator("methods")
+    @classmethod
+    def _each_once(cls, methods: list[str]) -> list[str]:
+        return distinct_methods(methods)
+
+    def conflicts(self, explicit: frozenset[str]) -> list[str]:
+        return unused(self, explicit, "mask_ratio", any(m in RANDOM_MASKING for m in self.methods),
+                      "only mae and umae mask their input and methods has neither; add one or drop mask_ratio")
 
 
 def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int, bins: int) -> torch.Tensor:
