@@ -86,6 +86,14 @@ def test_train_rejects_bad_runtime_options_before_launching(tmp_path, args, need
     assert not (tmp_path / "t").exists()
 
 
+def test_sweep_json_lists_every_point(tmp_path):
+    res = invoke("sweep", "linear-limits", "--quick", "--grid", "points=3,4", "--out", str(tmp_path), "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert sorted(p["overrides"]["points"] for p in doc["points"]) == [3, 4] and doc["failed"] == 0
+    assert Path(doc["sweep_dir"], "sweep.json").exists() and Path(doc["report"]).exists()
+
+
 def test_sweep_cli_rejects_bad_grid_and_seeds(tmp_path):
     cases = ((["--grid", "k"], "--grid expects key=v1,v2"), (["--grid", "k=10", "--seeds", "a"], "--seeds"))
     for args, needle in cases:
