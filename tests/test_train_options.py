@@ -39,7 +39,7 @@ BAD_OPTIONS = [
     ("mae", ["--uniformity-weight", "0.5"], ["--uniformity-weight applies to umae only", "sslab train umae"]),
     ("simclr", ["--mask-ratio", "0.5"], ["--mask-ratio applies to mae and umae only", "drop it"]),
     ("latent", ["--uniformity-weight", "0.1"], ["--uniformity-weight applies to umae only"]),
-    ("umae", ["--uniformity-weight", "nan"], ["--uniformity-weight=nan", "e.g. --uniformity-weight 0.001"]),
+    ("umae", ["--uniformity-weight", "nan"], ["--uniformity-weight=nan", "e.g. --uniformity-weight 0.01"]),
     ("umae", ["--uniformity-weight", "-1"], ["--uniformity-weight=-1.0", "[0, 1000]"]),
     ("mae", ["--eval-every", "-1"], ["--eval-every=-1", "e.g. --eval-every 5"]),
     ("mae", ["--on-nan", "ignore"], ["--on-nan=ignore", "use stop, skip, rollback"]),
