@@ -86,8 +86,10 @@ class _RunLog(logging.FileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
-        if self.error is None:
-            self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+        if not isinstance(exc, OSError):  # not the disk: a bad log call is a bug, shown as usual
+            super().handleError(record)
+        elif self.error is None:
+            self.error = exc
 
     def close(self) -> None:
         try:
