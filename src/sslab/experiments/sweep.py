@@ -361,7 +361,7 @@ def run_sweep(
 
     ``point_runner`` replaces :func:`run_point` on the local backend (same arguments; it must
     be a module-level function so spawned workers can import it)."""
-    from sslab.experiments.runner import check_data, get_experiment, resolve_config
+    from sslab.experiments.runner import check_data, check_seed, get_experiment, resolve_config
 
     if not grid:
         raise ConfigError("a sweep needs at least one --grid key=v1,v2")
@@ -370,6 +370,8 @@ def run_sweep(
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     exp = get_experiment(name)
+    for seed in seeds:
+        check_seed(seed)
     points = expand(grid, seeds, base)
     for p in points:  # every point must be a valid config, on data of the right layout, before anything is written
         check_data(resolve_config(exp, quick, p.overrides), data_dir)
