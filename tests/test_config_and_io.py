@@ -162,3 +162,10 @@ def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(path, "new")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_single_value_for_a_list_field_is_a_one_item_list():
+    assert build_config(Strict, parse_assignments(["ks=4"])).ks == [4]
+    assert build_config(Cfg, parse_assignments(["names=b"])).names == ["b"]
+    with pytest.raises(ConfigError, match="bad value ks=True"):
+        build_config(Strict, parse_assignments(["ks=true"]))

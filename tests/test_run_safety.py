@@ -323,3 +323,12 @@ def test_a_replayed_full_config_only_checks_the_keys_it_changes():
     resolve_config(exp, True, {**full, "modes": ["same"]})  # draws is not the user's: no conflict
     with pytest.raises(ConfigError, match="draws=6 has no effect"):
         resolve_config(exp, True, {**full, "modes": ["same"], "draws": 6})
+
+
+@pytest.mark.parametrize("args", [["run", "linear-limits", "--seed", "-1"],
+                                  ["run", "linear-limits", "--seed", str(2**64)],
+                                  ["sweep", "linear-limits", "--grid", "k=10,16", "--seeds", "0,-5"]])
+def test_a_seed_out_of_range_is_one_line_exit_2(tmp_path, args):
+    res = invoke(*args, "--out", str(tmp_path))
+    _one_line_exit_2(res, "--seed must be an integer from 0 to 2147483647")
+    assert not any(tmp_path.iterdir())

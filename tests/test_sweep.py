@@ -127,3 +127,19 @@ def test_a_killed_worker_is_retried_once_then_marked_failed_and_the_others_finis
     assert json.loads((sweep_dir / "sweep.json").read_text())["points"] == record["points"]
     assert (sweep_dir / "sweep.png").stat().st_size > 2000  # the retried point is plotted
     assert "retried-ok" in build_report(runs).read_text()
+
+
+def test_a_point_that_fails_on_corrupt_data_is_marked_failed_and_the_sweep_is_recorded(tmp_path):
+    from test_data_loaders import write_cifar10
+
+    data = tmp_path / "data"
+    write_cifar10(data, per_batch=20)
+    (data / "cifar-10-batches-py" / "data_batch_4").write_bytes(b"\x80\x02garbage")  # right name, bad bytes
+    base = {"dataset": "auto", "pairs": 200, "patch": 4, "ratios": [0.0, 0.5]}
+    sweep_dir, record = run_sweep("mask-distance", {"draws": [2, 3]}, base=base, out_root=tmp_path / "runs",
+                                  data_dir=data)
+    assert [p["status"] for p in record["points"]] == ["failed", "failed"]
+    assert all("data_batch_4 is truncated or corrupt" in p["error"] and p["run_dir"] is None
+               for p in record["points"])
+    assert json.loads((sweep_dir / "sweep.json").read_text())["points"] == record["points"]
+    assert not (tmp_path / "runs" / "mask-distance").exists()  # no run directories of a bad input

@@ -51,20 +51,32 @@ def _wrong_bool(annotation: Any, value: Any) -> bool:
     return False
 
 
+def _is_list(annotation: Any) -> bool:
+    """A plain ``list[...]`` field (not optional, not a union with a scalar)."""
+    if get_origin(annotation) is Annotated:
+        return _is_list(get_args(annotation)[0])
+    return get_origin(annotation) is list
+
+
 class ExperimentConfig(BaseModel):
     """Base of every experiment config: strict keys, validated on assignment.
 
     Numbers are strict where lax parsing would hide a mistake: a bool is not an int or a
     float, an int field refuses a fraction (pydantic's default), and NaN / ±inf are refused
-    for every float unless its field says ``Field(..., allow_inf_nan=True)``."""
+    for every float unless its field says ``Field(..., allow_inf_nan=True)``. A single value
+    given for a list field is the one-item list."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+    def _strict_inputs(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
-        if field is not None and _wrong_bool(field.annotation, value):
+        if field is None:
+            return value
+        if _is_list(field.annotation) and isinstance(value, str | int | float):
+            value = [value]  # `--set modes=same` is the one-item list (a comma would be needed otherwise)
+        if _wrong_bool(field.annotation, value):
             raise ValueError("a bool (true/false) is not a number here")
         return value
 

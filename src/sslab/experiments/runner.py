@@ -86,8 +86,10 @@ class _RunLog(logging.FileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
-        if self.error is None:
-            self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+        if not isinstance(exc, OSError):  # not the disk: a bad log call is a bug, shown as usual
+            super().handleError(record)
+        elif self.error is None:
+            self.error = exc
 
     def close(self) -> None:
         try:
@@ -108,6 +110,16 @@ def get_experiment(name: str) -> Experiment:
 def resolve_config(exp: Experiment, quick: bool, overrides: Mapping[str, Any]) -> Any:
     layers: list[Mapping[str, Any]] = [exp.quick] if quick else []
     return build_config(exp.config, *layers, overrides, experiment=exp.name)
+
+
+MAX_SEED = 2**31 - 1  # experiments add offsets (seed + 1000·i + n); all must stay valid for numpy and torch
+
+
+def check_seed(seed: object) -> int:
+    """A seed is an int in [0, MAX_SEED]; anything else is a one-line ConfigError."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed!r}; e.g. --seed 0")
+    return seed
 
 
 def check_data(cfg: Any, data_dir: str | Path | None) -> None:
@@ -144,6 +156,7 @@ def run_experiment(
     (see :mod:`sslab.experiments.sweep`).
     """
     exp = get_experiment(name)
+    check_seed(seed)
     overrides = dict(overrides or {})
     cfg = resolve_config(exp, quick, overrides)
     check_data(cfg, data_dir)

@@ -149,9 +149,13 @@ def _worker_loop(conn: Any, threads: int, target: Callable[..., dict[str, Any]])
         except RunInterrupted as exc:
             raise SystemExit(exc.exit_code) from None
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            message = ("error", f"{type(exc).__name__}: {first}".rstrip(": "))
+            message = ("error", _one_line(exc))
         conn.send(message)
+
+
+def _one_line(exc: BaseException) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _death(exitcode: int | None) -> str:
@@ -180,13 +184,25 @@ def _failed_point(point: SweepPoint, error: str) -> dict[str, Any]:
 def _run_local(name, points, quick, out_root, data_dir, sweep_id, workers, target=None) -> list[dict[str, Any]]:
     target = target or run_point
     if workers <= 1:
-        return [target(name, p, quick, out_root, data_dir, sweep_id, False) for p in track(points, "sweep")]
+        return [_in_process(target, (name, p, quick, out_root, data_dir, sweep_id, False)) for p in
+                track(points, "sweep")]
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: list[dict[str, Any] | None] = [None] * len(points)
     for _ in track(_isolated(name, points, quick, out_root, data_dir, sweep_id, workers, target, threads, results),
                    "sweep", total=len(points)):
         pass
     return [r for r in results if r is not None]
+
+
+def _in_process(target: Callable[..., dict[str, Any]], args: tuple) -> dict[str, Any]:
+    """Run one point in this process; an error that stops it (a corrupt data file, say) fails
+    the point, as it would in a worker process, and the sweep goes on."""
+    try:
+        summary = target(*args)
+    except Exception as exc:
+        summary = _failed_point(args[1], _one_line(exc))
+    summary["attempts"] = 1
+    return summary
 
 
 def _isolated(name, points, quick, out_root, data_dir, sweep_id, workers, target, threads, results) -> Iterator[int]:
@@ -317,8 +333,7 @@ def _run_ray(name, points, quick, out_root, data_dir, sweep_id, address) -> list
             try:
                 summary = ray.get(done[0])
             except Exception as exc:  # the task raised, or its worker died twice
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                results[i] = _failed_point(points[i], f"{type(exc).__name__}: {first}".rstrip(": "))
+                results[i] = _failed_point(points[i], _one_line(exc))
                 continue
             _materialise(summary)
             results[i] = summary
@@ -346,7 +361,7 @@ def run_sweep(
 
     ``point_runner`` replaces :func:`run_point` on the local backend (same arguments; it must
     be a module-level function so spawned workers can import it)."""
-    from sslab.experiments.runner import check_data, get_experiment, resolve_config
+    from sslab.experiments.runner import check_data, check_seed, get_experiment, resolve_config
 
     if not grid:
         raise ConfigError("a sweep needs at least one --grid key=v1,v2")
@@ -355,6 +370,8 @@ def run_sweep(
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     exp = get_experiment(name)
+    for seed in seeds:
+        check_seed(seed)
     points = expand(grid, seeds, base)
     for p in points:  # every point must be a valid config, on data of the right layout, before anything is written
         check_data(resolve_config(exp, quick, p.overrides), data_dir)
