@@ -271,18 +271,34 @@ def test_config_command_prints_keys_types_defaults_ranges():
     assert invoke("config", "nope").exit_code == 2
 
 
-MY_COMMANDS = ("list", "config", "run", "reproduce", "sweep", "report")
+JSON_COMMANDS = ("list", "config", "run", "reproduce", "sweep", "report")
 
 
-@pytest.mark.parametrize("command", MY_COMMANDS)
-def test_every_option_has_help(command):
+def _commands(cmd=None, path=()):
     import typer.main
 
-    click_cmd = typer.main.get_command(app).commands[command]
-    for param in click_cmd.params:
-        assert getattr(param, "help", None), f"sslab {command}: {param.name} has no help text"
-    assert click_cmd.help and "Example" in click_cmd.help
-    assert "--json" in [o for p in click_cmd.params for o in getattr(p, "opts", [])]
+    cmd = cmd or typer.main.get_command(app)
+    if hasattr(cmd, "commands"):
+        for name, sub in cmd.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield " ".join(path), cmd
+
+
+def test_every_option_of_every_command_has_help():
+    commands = dict(_commands())
+    assert {"list", "config", "run", "reproduce", "sweep", "report", "train", "eval"} <= set(commands)
+    for name, cmd in commands.items():
+        assert cmd.help, f"sslab {name} has no help"
+        for param in cmd.params:
+            assert getattr(param, "help", None), f"sslab {name}: {param.name} has no help text"
+
+
+@pytest.mark.parametrize("command", JSON_COMMANDS)
+def test_result_commands_offer_json_and_examples(command):
+    cmd = dict(_commands())[command]
+    assert "Example" in cmd.help
+    assert "--json" in [o for p in cmd.params for o in getattr(p, "opts", [])]
 
 
 def test_shell_completion_is_enabled_and_completes_experiment_names():
