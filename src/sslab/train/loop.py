@@ -357,10 +357,12 @@ def train(
             yield run.state.epoch
 
     epochs = epochs_left()
-    for epoch in track(epochs, "epochs", total=cfg.epochs - run.state.epoch) if world.is_main else epochs:
-        if run.run_epoch(model, autocast, epoch, stop_after_steps) is None:
-            return run.state
-    if run.writer is not None:
-        run.writer.close()
+    try:
+        for epoch in track(epochs, "epochs", total=cfg.epochs - run.state.epoch) if world.is_main else epochs:
+            if run.run_epoch(model, autocast, epoch, stop_after_steps) is None:
+                return run.state
+    finally:
+        if run.writer is not None:
+            run.writer.close()  # flushed before a worker's hard exit, also when stopped early
     method.eval()
     return run.state
