@@ -3,12 +3,14 @@ started by the test, and the report's sweep section."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,49 @@ def test_a_point_that_fails_on_corrupt_data_is_marked_failed_and_the_sweep_is_re
                for p in record["points"])
     assert json.loads((sweep_dir / "sweep.json").read_text())["points"] == record["points"]
     assert not (tmp_path / "runs" / "mask-distance").exists()  # no run directories of a bad input
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat), to tell it from a later one with its PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_killing_the_sweep_driver_stops_its_workers_and_flags_their_runs(tmp_path):
+    cmd = [sys.executable, "-m", "sslab", "sweep", "spectral-dynamics", "--grid", "steps=9000000,9000001",
+           "--workers", "2", "--out", str(tmp_path)]
+    driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[tuple[int, str | None]] = []
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(tmp_path.glob("spectral-dynamics/*/log.txt"))) < 2:  # both workers are mid-run
+            assert time.monotonic() < deadline and driver.poll() is None, "the workers never started"
+            time.sleep(0.2)
+        workers = [(pid, _started(pid)) for pid in _children(driver.pid)]
+        driver.kill()  # SIGKILL: the driver cannot pass anything on
+        driver.wait()
+        deadline = time.monotonic() + 120
+        results = []
+        while len(results) < 2 and time.monotonic() < deadline:
+            results = list(tmp_path.glob("spectral-dynamics/*/result.json"))
+            time.sleep(0.2)
+        assert [json.loads(r.read_text())["status"] for r in results] == ["interrupted", "interrupted"]
+        for pid, _ in workers:  # and the workers are gone, not orphans
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    finally:
+        driver.kill()
+        for pid, started in workers:  # whatever happened above, leave none of them running
+            if started is not None and _started(pid) == started:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)

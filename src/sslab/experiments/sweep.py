@@ -135,7 +135,11 @@ def _worker_loop(conn: Any, threads: int, target: Callable[..., dict[str, Any]])
     with ``("ok", summary)`` or ``("error", text)``; ``None`` or a closed pipe ends it.
 
     A signal that stops a run (its result.json is flagged interrupted) ends the process with
-    128 + signal and no answer, like a worker killed outright."""
+    128 + signal and no answer, like a worker killed outright. If the driver dies, even by
+    SIGKILL, the worker gets SIGTERM, so its run is flagged and no worker is left orphaned."""
+    from sslab.distributed import die_with_parent
+
+    die_with_parent()
     _init_worker(threads)
     while True:
         try:
