@@ -60,7 +60,7 @@ class DeepConfig(ExperimentConfig):
     patch: int = Field(7, ge=1, le=32)
     preset: Literal["cpu-tiny", "vit-tiny", "vit-small", "vit-base"] = "cpu-tiny"
     depth: int | None = Field(None, ge=1, le=48, description="override the preset's encoder depth")
-    epochs: int = Field(30, ge=1, le=100_000)
+    epochs: int = Field(50, ge=1, le=100_000)
     batch_size: int = Field(128, ge=2, le=65_536)
     lr: float = Field(1.5e-3, gt=0, le=1)
     weight_decay: float = Field(0.05, ge=0, le=10)

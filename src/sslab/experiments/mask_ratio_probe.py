@@ -52,7 +52,7 @@ def arm_name(rho: float) -> str:
     paper="Zhang et al. 2022 (seed 001)",
     claim="MAE's linear accuracy depends on ρ; the ρ > 0 chosen on validation beats plain autoencoding (ρ = 0)",
     config=MaskRatioProbeConfig,
-    quick={"epochs": 8, "seeds": 3, "ratios": [0.0, 0.5, 0.75, 0.9]},
+    quick={"epochs": 10, "seeds": 3, "ratios": [0.0, 0.5, 0.75, 0.9]},
     quick_time="~2 min (mnist-5k; ρ=0.75 shared with ssl-compare)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )

@@ -64,7 +64,7 @@ class SSLCompareConfig(DeepConfig):
     paper="Balestriero & LeCun 2024; Zhang et al. 2022; Assran et al. 2023",
     claim="under one budget, joint embedding (SimCLR, latent prediction) beats reconstruction (MAE) on linear probing",
     config=SSLCompareConfig,
-    quick={"epochs": 8, "seeds": 3},
+    quick={"epochs": 10, "seeds": 3},
     quick_time="~5 min (mnist-5k; shares its runs with the other deep experiments)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )

@@ -81,7 +81,7 @@ def reconstruction_grid(
     paper="Zhang et al. 2022 (seed 001, Table 1)",
     claim="U-MAE improves linear accuracy over MAE, spreads the feature spectrum, and does not hurt fine-tuning",
     config=UMAEvsMAEConfig,
-    quick={"epochs": 8, "seeds": 3, "finetune_epochs": 3},
+    quick={"epochs": 10, "seeds": 3, "finetune_epochs": 3},
     quick_time="~3 min (mnist-5k; pre-training shared with ssl-compare)",
     full_time="~45 min (mnist-5k, 5 seeds)",
 )
