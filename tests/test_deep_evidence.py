@@ -130,6 +130,27 @@ def test_the_run_records_its_dataset_for_sslab_eval(splits, tmp_path):
     assert load_checkpoint(tmp_path / CHECKPOINT)["config"]["run"]["dataset"] == "digits"
 
 
+def test_equal_runs_of_different_experiments_share_one_key():
+    """ssl-compare's U-MAE is umae-lambda's λ = 0.01 arm; its MAE is mask-ratio-probe's ρ = 0.75 arm."""
+    from sslab.experiments.mask_ratio_probe import MaskRatioProbeConfig
+    from sslab.experiments.ssl_compare import SSLCompareConfig
+    from sslab.experiments.umae_lambda import UMAELambdaConfig
+
+    cmp_, lam, rho = SSLCompareConfig(), UMAELambdaConfig(), MaskRatioProbeConfig()
+    mk = deep_common.method_kwargs
+    assert mk("umae", cmp_) == mk("umae", lam, uniformity_weight=0.01)
+    assert mk("mae", cmp_) == mk("mae", rho, mask_ratio=0.75)
+    assert deep_common.train_config(cmp_, 7) == deep_common.train_config(lam, 7) == deep_common.train_config(rho, 7)
+
+
+def test_snapshot_epochs_are_a_fixed_rule_ending_at_the_last_epoch():
+    from sslab.train.pipeline import snapshot_epochs
+
+    assert snapshot_epochs(8) == [2, 4, 6, 8]
+    assert snapshot_epochs(10) == [2, 5, 8, 10]
+    assert snapshot_epochs(1) == [1]
+
+
 # ---------------------------------------------------------------- verdicts
 
 
@@ -182,6 +203,10 @@ def test_an_untrained_run_gives_inconclusive_verdicts(tmp_path, monkeypatch):
     _, rec = run_experiment("umae-vs-mae", quick=True, overrides=over, out_root=tmp_path)
     assert rec["status"] == "ok", rec.get("error")
     arms = rec["numbers"]["arms"]
+    for arm in ("pixels", RANDOM, "mae", "umae"):
+        for metric in ("linear", "knn"):
+            assert set(arms[arm][metric]) == {"mean", "ci95", "per_seed", "n_seeds"}
+            assert arms[arm][metric]["n_seeds"] == 3
     assert arms["mae"]["linear"]["per_seed"] == pytest.approx(arms[RANDOM]["linear"]["per_seed"], abs=0.11)
     assert all(c["verdict"] == "inconclusive" for c in rec["claims"]), [c["verdict"] for c in rec["claims"]]
 
