@@ -36,6 +36,9 @@ def least_squares_accuracy(
     return float((pred == yte).mean())
 
 
+DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0)
+
+
 @dataclass
 class ProbeResult:
     test_acc: float
@@ -50,11 +53,13 @@ def logistic_probe(
     y_val: torch.Tensor,
     f_test: torch.Tensor,
     y_test: torch.Tensor,
-    cs: Sequence[float] = (0.01, 0.1, 1.0),
+    cs: Sequence[float] = DEFAULT_CS,
     max_iter: int = 500,
 ) -> ProbeResult:
-    """Multinomial logistic regression; inverse regularisation C chosen on the val split.
-    Non-finite features (a diverged encoder) give NaN accuracies."""
+    """Multinomial logistic regression; inverse regularisation C chosen on the val split
+    (the first of the best on ties), then refitted on train; the test split is scored once,
+    after the choice, so its labels cannot influence it. Non-finite features (a diverged
+    encoder) give NaN accuracies."""
     if not all(bool(torch.isfinite(f).all()) for f in (f_train, f_val, f_test)):
         return ProbeResult(float("nan"), float("nan"), float("nan"))
     scaler = StandardScaler().fit(_np(f_train))

@@ -20,20 +20,22 @@ from sslab.data.patches import patchify
 from sslab.eval.features import extract_features
 from sslab.eval.probes import logistic_probe
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import seeds_for
 from sslab.experiments.deep_common import (
+    ArmTable,
     DeepConfig,
-    beats,
+    add_baselines,
     deep_setup,
     distinct_methods,
-    mean_std,
-    pm,
-    train_config,
+    gate_claim,
+    learning_gate,
+    method_kwargs,
+    paired_claim,
+    plot_arms,
+    run_arm,
 )
-from sslab.methods import RANDOM_MASKING, method_options
+from sslab.methods import RANDOM_MASKING
 from sslab.progress import track
 from sslab.theory.softmax_vit import GlobalLocalData, train_gd
-from sslab.train.pipeline import pretrain_and_evaluate
 
 
 class VitGlobalLocalConfig(ExperimentConfig):
@@ -145,6 +147,10 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
 
 
 class GlobalLocalDeepConfig(DeepConfig):
+    dataset: str = Field("digits", description="digits (default), mnist-5k, ... ")
+    image_size: int = Field(8, ge=4, le=256)
+    patch: int = Field(2, ge=1, le=32)
+    epochs: int = Field(60, ge=1, le=100_000)
     methods: list[str] = Field(default_factory=lambda: ["mae", "simclr"], min_length=2)
     local_bins: int = Field(4, ge=2, le=10, description="quantile bins of the local label")
 
@@ -171,38 +177,35 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     paper="Huang, Wen, Chi, Liang, ICLR 2025 (seed 000, deep echo)",
     claim="MAE features keep more local information (one patch's content) than SimCLR features",
     config=GlobalLocalDeepConfig,
-    quick={"epochs": 6, "seeds": 1, "finetune_epochs": 0},
-    quick_time="~30 s",
+    quick={"epochs": 6, "seeds": 3},
+    quick_time="~1 min",
     full_time="~6 min (digits)",
 )
 def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
-    splits, vit = deep_setup(cfg, ctx)
+    setup = deep_setup(cfg, ctx)
+    splits = setup.splits
     ref = splits.train.images
     local = {name: local_patch_labels(getattr(splits, name).images, ref, cfg.patch, cfg.local_bins)
              for name in ("train", "val", "test")}
-    acc: dict[str, dict[str, list[float]]] = {m: {"global": [], "local": []} for m in cfg.methods}
-    for seed, m in track([(s, m) for s in seeds_for(ctx.seed, cfg.seeds) for m in cfg.methods], "methods"):
-        kwargs = method_options(m, mask_ratio=cfg.mask_ratio)
-        res = pretrain_and_evaluate(m, vit, splits, train_config(cfg, seed), kwargs)
-        enc = res.method.encoder
-        feats = {n: extract_features(enc, getattr(splits, n).images) for n in ("train", "val", "test")}
-        acc[m]["global"].append(res.linear)
-        acc[m]["local"].append(logistic_probe(feats["train"], local["train"], feats["val"], local["val"],
-                                              feats["test"], local["test"]).test_acc)
+    table = ArmTable()
+    add_baselines(table, setup, ctx)
+    for m in cfg.methods:
+        for pre in run_arm(table, setup, ctx, m, m, method_kwargs(m, cfg)):
+            enc = pre.method.encoder
+            feats = {n: extract_features(enc, getattr(splits, n).images) for n in ("train", "val", "test")}
+            table.add(m, "local", logistic_probe(feats["train"], local["train"], feats["val"], local["val"],
+                                                 feats["test"], local["test"]).test_acc)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for j, m in enumerate(cfg.methods):
-        ax.bar([0 + 0.4 * j, 1 + 0.4 * j], [100 * mean_std(acc[m][t])[0] for t in ("global", "local")], 0.4,
-               yerr=[100 * mean_std(acc[m][t])[1] for t in ("global", "local")], capsize=3, label=m)
+    plot_arms(ax, table, cfg.methods, ["linear", "local"], f"{cfg.dataset}, {len(setup.seeds)} seeds")
     ax.axhline(100 / cfg.local_bins, color="gray", ls=":", label="chance (local)")
     ax.set_xticks([0.2, 1.2], ["global label (class)", f"local label ({cfg.local_bins} bins of one patch)"])
-    ax.set_ylabel("linear-probe test accuracy (%)")
-    ax.legend(fontsize=8)
     ctx.save_figure(fig, "global_local_deep")
-    loc = {m: mean_std(acc[m]["local"])[0] for m in cfg.methods}
-    listing = "; ".join(f"{m}: global {pm(acc[m]['global'])}, local {pm(acc[m]['local'])}" for m in cfg.methods)
-    claims = []
-    if "mae" in loc and "simclr" in loc:
-        claims.append(Claim("MAE features predict the local label better than SimCLR features (by > one test image)",
-                            beats(loc["mae"], loc["simclr"], len(splits.test.labels)), listing))
-    return Result(numbers={"accuracy": acc, "local_gap_mae_minus_simclr": loc.get("mae", 0) - loc.get("simclr", 0)},
+    g = learning_gate(table, cfg.methods)
+    claims = [gate_claim(table, g, cfg.methods)]
+    if "mae" in cfg.methods and "simclr" in cfg.methods:
+        claims.append(paired_claim("MAE features predict the local label better than SimCLR features",
+                                   table, "mae", "simclr", "local", 0.0, g, setup.seeds))
+    gap = table.diff("mae", "simclr", "local").mean if {"mae", "simclr"} <= set(cfg.methods) else 0.0
+    return Result(numbers={"arms": table.records(), "local_gap_mae_minus_simclr": gap,
+                           "pretraining": setup.shared_runs()},
                   claims=claims, headline="local_gap_mae_minus_simclr")

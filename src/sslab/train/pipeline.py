@@ -1,14 +1,19 @@
-"""Pre-train one method, then evaluate it with the one protocol of sslab:
+"""Pre-train one method (through the encoder cache), then evaluate it with the one protocol of sslab:
 
-frozen features extracted once → (a) logistic-regression linear probe whose L2 strength is
-picked on the validation split carved from train (never on test), (b) weighted cosine kNN
-(k = 20, T = 0.07), (c) optional end-to-end fine-tuning for a fixed budget, reporting the
-last epoch. Every number is the test accuracy of one run with its seed.
+frozen features extracted once → (a) logistic-regression linear probe on features standardised
+with train statistics, whose L2 strength C is picked on the validation split carved from train
+(never on test), (b) weighted cosine kNN (k = 20, T = 0.07), (c) optional end-to-end
+fine-tuning for a fixed budget, reporting the last epoch. Every number is the accuracy of one
+run with its seed; validation accuracies are returned next to test ones so that any choice an
+experiment makes (an arm, a hyper-parameter) can be made on validation alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +24,130 @@ from sslab.data import Splits
 from sslab.eval.features import extract_features
 from sslab.eval.finetune import finetune
 from sslab.eval.knn import knn_accuracy
-from sslab.eval.probes import logistic_probe
+from sslab.eval.probes import DEFAULT_CS, logistic_probe
 from sslab.methods import build_method
 from sslab.models.vit import ViTConfig
+from sslab.train.cache import CacheKey, EncoderCache, tensor_hash
 from sslab.train.loop import TrainConfig, train
+
+
+@dataclass
+class Evaluation:
+    """Accuracies (fractions) of one encoder under the protocol; ``c`` is the val-chosen C."""
+
+    linear: float
+    val_linear: float
+    knn: float
+    val_knn: float
+    c: float
+    features_test: torch.Tensor | None = None
+
+
+def evaluate_features(
+    ftr: torch.Tensor, fva: torch.Tensor, fte: torch.Tensor, splits: Splits, cs: Sequence[float] = DEFAULT_CS
+) -> Evaluation:
+    """Linear probe (C on val) and kNN of given train/val/test features."""
+    probe = logistic_probe(ftr, splits.train.labels, fva, splits.val.labels, fte, splits.test.labels, cs=cs)
+    knn = knn_accuracy(ftr, splits.train.labels, fte, splits.test.labels)
+    val_knn = knn_accuracy(ftr, splits.train.labels, fva, splits.val.labels)
+    return Evaluation(probe.test_acc, probe.val_acc, knn, val_knn, probe.c, fte)
+
+
+def evaluate(encoder: nn.Module, splits: Splits, cs: Sequence[float] = DEFAULT_CS) -> Evaluation:
+    feats = [extract_features(encoder, d.images) for d in (splits.train, splits.val, splits.test)]
+    return evaluate_features(*feats, splits, cs)
+
+
+def evaluate_encoder(encoder: nn.Module, splits: Splits, seed: int = 0) -> tuple[float, float, torch.Tensor]:
+    """(linear test accuracy, kNN test accuracy, test features): the short form for the CLI."""
+    ev = evaluate(encoder, splits)
+    return ev.linear, ev.knn, ev.features_test
+
+
+def online_knn(splits: Splits):
+    """Callback for the training loop: kNN accuracy on the validation split."""
+
+    def evaluate_knn(method: nn.Module) -> dict[str, float]:
+        ftr = extract_features(method.encoder, splits.train.images)
+        fva = extract_features(method.encoder, splits.val.images)
+        return {"val_knn": knn_accuracy(ftr, splits.train.labels, fva, splits.val.labels)}
+
+    return evaluate_knn
+
+
+def snapshot_epochs(epochs: int, points: int = 4) -> list[int]:
+    """Epochs at which the encoder is snapshotted for curves: ``points`` evenly spaced, the last
+    one being the end of training (a fixed rule, so every cached run has the same points)."""
+    return sorted({max(1, round(epochs * (i + 1) / points)) for i in range(points)})
+
+
+@dataclass
+class Pretrained:
+    """A pre-trained method (on the CPU) and where it came from."""
+
+    method: nn.Module
+    history: list[dict[str, float]]
+    snapshots: dict[int, dict[str, torch.Tensor]]  # epoch -> encoder state dict
+    key: CacheKey
+    cache_hit: bool
+    seconds: float  # training wall time (of the original run when served from the cache)
+    run_config: dict[str, Any] = field(default_factory=dict)
+
+    def encoder_at(self, epoch: int) -> nn.Module:
+        enc = copy.deepcopy(self.method.encoder)
+        enc.load_state_dict(self.snapshots[epoch])
+        return enc.eval()
+
+    def record(self, arm: str) -> dict[str, Any]:
+        return {"arm": arm, "method": self.key.method, "seed": self.key.seed, "key": self.key.digest(),
+                "cache_hit": self.cache_hit, "train_seconds": round(self.seconds, 2)}
+
+
+def pretrain(
+    method_name: str,
+    vit: ViTConfig,
+    splits: Splits,
+    train_cfg: TrainConfig,
+    method_kwargs: dict[str, Any] | None = None,
+    *,
+    dataset: str,
+    cache: EncoderCache | None = None,
+    out_dir: Path | None = None,
+) -> Pretrained:
+    """Pre-train on the train split's images, or load the identical run from ``cache``.
+
+    ``dataset`` (the name given to :func:`sslab.data.load_dataset`) is part of the cache key and
+    of the checkpoint's run config, so ``sslab eval`` reloads the same data."""
+    kwargs = dict(method_kwargs or {})
+    torch.manual_seed(train_cfg.seed)
+    method = build_method(method_name, vit, **kwargs)
+    key = CacheKey(method_name, kwargs, vit.to_dict(), CacheKey.train_fields(train_cfg), dataset,
+                   tensor_hash(splits.train.images), train_cfg.seed)
+    run_config = {"method": method_name, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": dataset,
+                  "cache_key": key.digest()}
+    cache = cache or EncoderCache(None)
+    hit = cache.load(key, method)
+    if hit is not None:
+        method.cpu().eval()
+        return Pretrained(method, hit.history, hit.snapshots, key, True, hit.seconds, run_config)
+    points = set(snapshot_epochs(train_cfg.epochs))
+    snaps: dict[int, dict[str, torch.Tensor]] = {}
+    epoch = 0
+
+    def snapshot(m: nn.Module) -> dict[str, float]:  # called after every epoch (eval_every=1)
+        nonlocal epoch
+        epoch += 1
+        if epoch in points:
+            snaps[epoch] = {k: v.detach().cpu().clone() for k, v in m.encoder.state_dict().items()}
+        return {}
+
+    cfg = replace(train_cfg, eval_every=1)
+    start = time.perf_counter()
+    state = train(method, splits.train.images, cfg, out_dir, run_config=run_config, evaluate=snapshot)
+    seconds = time.perf_counter() - start
+    method.cpu().eval()  # evaluation (and the experiments' own probes) run on CPU tensors
+    cache.store(key, method, state.history, snaps, seconds)
+    return Pretrained(method, state.history, snaps, key, False, seconds, run_config)
 
 
 @dataclass
@@ -33,29 +158,16 @@ class EvalResult:
     history: list[dict[str, float]] = field(default_factory=list)
     features_test: torch.Tensor | None = None
     method: nn.Module | None = None
+    val_linear: float = float("nan")
 
     def numbers(self) -> dict[str, Any]:
         return {"linear": self.linear, "knn": self.knn, "finetune": self.finetune}
 
 
-def evaluate_encoder(encoder: nn.Module, splits: Splits, seed: int = 0) -> tuple[float, float, torch.Tensor]:
-    ftr = extract_features(encoder, splits.train.images)
-    fva = extract_features(encoder, splits.val.images)
-    fte = extract_features(encoder, splits.test.images)
-    probe = logistic_probe(ftr, splits.train.labels, fva, splits.val.labels, fte, splits.test.labels)
-    knn = knn_accuracy(ftr, splits.train.labels, fte, splits.test.labels)
-    return probe.test_acc, knn, fte
-
-
-def online_knn(splits: Splits):
-    """Callback for the training loop: kNN accuracy on the validation split."""
-
-    def evaluate(method: nn.Module) -> dict[str, float]:
-        ftr = extract_features(method.encoder, splits.train.images)
-        fva = extract_features(method.encoder, splits.val.images)
-        return {"val_knn": knn_accuracy(ftr, splits.train.labels, fva, splits.val.labels)}
-
-    return evaluate
+def finetune_encoder(encoder: nn.Module, splits: Splits, epochs: int, seed: int) -> float:
+    """Fine-tune a copy of ``encoder`` with a linear head on train; test accuracy after the last epoch."""
+    return finetune(encoder, splits.train.num_classes, splits.train.images, splits.train.labels,
+                    splits.test.images, splits.test.labels, epochs=epochs, seed=seed)
 
 
 def pretrain_and_evaluate(
@@ -67,32 +179,21 @@ def pretrain_and_evaluate(
     out_dir: Path | None = None,
     finetune_epochs: int = 0,
     track_linear: bool = False,
+    *,
+    dataset: str = "unknown",
+    cache: EncoderCache | None = None,
 ) -> EvalResult:
-    """Pre-train on the train split's images (on ``train_cfg.device``), evaluate with the
-    protocol above on the CPU; the returned method lives on the CPU."""
-    torch.manual_seed(train_cfg.seed)
-    method = build_method(method_name, vit, **(method_kwargs or {}))
-    run_config = {"method": method_name, "vit": vit.to_dict(), "method_kwargs": method_kwargs or {}}
-    evaluate = None
+    """:func:`pretrain` then :func:`evaluate` (and fine-tune when ``finetune_epochs`` > 0).
+    ``track_linear`` adds the linear/kNN test accuracy at the snapshot epochs to the history."""
+    pre = pretrain(method_name, vit, splits, train_cfg, method_kwargs, dataset=dataset, cache=cache,
+                   out_dir=out_dir)
+    ev = evaluate(pre.method.encoder, splits)
+    history = [dict(h) for h in pre.history]
     if track_linear:
-
-        def evaluate(m: nn.Module) -> dict[str, float]:
-            lin, knn, _ = evaluate_encoder(m.encoder, splits, train_cfg.seed)
-            return {"linear": lin, "knn": knn}
-
-    state = train(method, splits.train.images, train_cfg, out_dir, run_config=run_config, evaluate=evaluate)
-    method.cpu()  # evaluation (and the experiments' own probes) run on CPU tensors
-    linear, knn, fte = evaluate_encoder(method.encoder, splits, train_cfg.seed)
-    ft = None
-    if finetune_epochs > 0:
-        ft = finetune(
-            method.encoder,
-            splits.train.num_classes,
-            splits.train.images,
-            splits.train.labels,
-            splits.test.images,
-            splits.test.labels,
-            epochs=finetune_epochs,
-            seed=train_cfg.seed,
-        )
-    return EvalResult(linear, knn, ft, state.history, fte, method)
+        for h in history:
+            e = int(h["epoch"])
+            if e in pre.snapshots:
+                at = evaluate(pre.encoder_at(e), splits)
+                h.update(linear=at.linear, knn=at.knn)
+    ft = finetune_encoder(pre.method.encoder, splits, finetune_epochs, train_cfg.seed) if finetune_epochs > 0 else None
+    return EvalResult(ev.linear, ev.knn, ft, history, ev.features_test, pre.method, ev.val_linear)
