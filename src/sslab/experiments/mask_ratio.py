@@ -1,4 +1,5 @@
-"""The mask ratio through the lens of Zhang et al. 2022 (seed 001, Sec. 3-4, Fig. 2-3):
+"""The mask ratio through the lens of Zhang, Wang & Wang 2022 (Sec. 3-4, Fig. 2-3;
+``docs/theory/zhang-2022-mask-graph.md``):
 
 * `mask-distance` — average distances between masked views of intra-class, inter-class and all
   pairs vs ρ, and the intra/inter ratio (paper: minimum near ρ ≈ 0.7 on ImageNet-100), under
@@ -6,7 +7,10 @@
 * `mask-graph` — the bipartite augmentation graph, λ_{k+1} of its Laplacian and the labelling
   error α vs ρ, and the Thm 4.4 bound √(2α)/λ_{k+1};
 
-`mask-ratio-probe` (MAE linear-probe accuracy vs ρ) lives in :mod:`sslab.experiments.mask_ratio_probe`.
+Both run ≥ 3 seeds (each seed draws its own pairs, masks and views; ``--seed`` is the first) and
+decide trends over all ratios: a rank correlation's 95 % t-interval over seeds, or the interval
+of the per-seed fitted minimum (``TESTS``). `mask-ratio-probe` (MAE linear-probe accuracy vs ρ)
+lives in :mod:`sslab.experiments.mask_ratio_probe`.
 """
 
 from __future__ import annotations
@@ -14,15 +18,28 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from pydantic import Field
-from scipy.stats import spearmanr
 
 from sslab.config import ExperimentConfig, unused
 from sslab.data import load_dataset
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.common import ci_text, fitted_minimum, inside, seeds_for
 from sslab.progress import track
+from sslab.stats import Summary, decide, spearman_ci, summarize
 from sslab.theory.mask_graph import augmentation_graph, masked_distance_stats, ratio_ci
 
 MODES = ("same", "independent", "min")
+
+TESTS = {
+    "distance": "per seed: the least-squares parabola through the intra/inter ratio at all ρ, and where it is "
+                "lowest on the ρ range (an end if the fit is not convex); held if the 95% t-CI over seeds of "
+                "that ρ lies strictly inside the range, not held if it lies at or beyond an end",
+    "lambda": "per seed: Spearman ρ(mask ratio, λ_k+1) over all ratios; held if the 95% t-CI over seeds is > 0, "
+              "not held if < 0",
+    "alpha": "per seed: Spearman ρ(mask ratio, α) over all ratios; held if the 95% t-CI over seeds is > 0, "
+             "not held if < 0",
+    "bound": "per seed: the fitted minimum (parabola through all ratios) of √(2α)/λ_k+1; held if its 95% t-CI "
+             "over seeds lies strictly inside the ratio range, not held if at or beyond an end",
+}
 
 
 class MaskDistanceConfig(ExperimentConfig):
@@ -32,6 +49,7 @@ class MaskDistanceConfig(ExperimentConfig):
     pairs: int = Field(20000, ge=100, le=10_000_000, description="sampled pairs per kind and ratio")
     draws: int = Field(8, ge=1, le=256, description="mask pairs per image pair in mode 'min'")
     modes: list[str] = Field(default_factory=lambda: list(MODES), min_length=1)
+    seeds: int = Field(5, ge=1, le=100, description="independent pair/mask draws (first seed: --seed)")
 
     def conflicts(self, explicit: frozenset[str]) -> list[str]:
         return unused(self, explicit, "draws", "min" in self.modes,
@@ -57,14 +75,20 @@ def distance_sweep(images, labels, cfg: MaskDistanceConfig, seed: int) -> dict[s
     return out
 
 
+def decide_distance(rhos: list[float], curves: list[list[float]]) -> tuple[str, Summary]:
+    """Verdict of "falls then rises" from one intra/inter-ratio curve per seed."""
+    spot = summarize([fitted_minimum(rhos, c) for c in curves])
+    return inside(spot, min(rhos), max(rhos)), spot
+
+
 @register(
     "mask-distance",
-    paper="Zhang et al. 2022 (seed 001, Fig. 3)",
+    paper="Zhang, Wang & Wang 2022 (Fig. 3)",
     claim="the intra/inter-class distance ratio of masked views falls then rises, lowest near ρ ≈ 0.7",
     config=MaskDistanceConfig,
-    quick={"pairs": 2000, "draws": 4},
-    quick_time="~15 s",
-    full_time="~2 min (digits); ~10 min (CIFAR-10, 50k images)",
+    quick={"pairs": 1000, "draws": 4, "seeds": 3, "ratios": [round(0.1 * i, 1) for i in range(10)]},
+    quick_time="~20 s",
+    full_time="~10 min (digits); ~50 min (CIFAR-10, 50k images)",
 )
 def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
     for m in cfg.modes:
@@ -73,7 +97,9 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
 
             raise ConfigError(f"unknown distance mode {m!r}; choose from {', '.join(MODES)}")
     ds = load_dataset(cfg.dataset, ctx.data_dir).train
-    sweep = distance_sweep(ds.images, ds.labels, cfg, ctx.seed)
+    seeds = seeds_for(ctx.seed, cfg.seeds)
+    sweeps = [distance_sweep(ds.images, ds.labels, cfg, s) for s in seeds]
+    sweep = sweeps[0]
     rhos = np.array(cfg.ratios)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for j, (key, title) in enumerate((("intra", "(a) intra-class"), ("inter", "(b) inter-class"),
@@ -85,29 +111,29 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
         axes[j].set_title(title)
         axes[j].set_xlabel("mask ratio ρ")
         axes[j].grid(alpha=0.3)
-    axes[0].set_ylabel("mean L2 distance of masked views")
+    axes[0].set_ylabel(f"mean L2 distance of masked views (seed {seeds[0]})")
     axes[3].axvline(0.7, color="gray", ls=":", label="paper: 0.7")
     axes[3].legend(fontsize=8)
     ctx.save_figure(fig, "mask_distance")
     claims, spots = [], {}
     for mode in cfg.modes:
-        r = np.array(sweep[mode]["ratio"])
-        i = int(np.argmin(r))
-        spots[mode] = float(rhos[i])
-        interior = 0 < i < len(rhos) - 1
-        claims.append(
-            Claim(
-                f"[{mode}] the intra/inter ratio falls then rises (minimum at an interior ρ)",
-                interior and r[0] > r[i] < r[-1],
-                f"minimum {r[i]:.4f} ± {sweep[mode]['ratio_ci'][i]:.4f} at ρ = {rhos[i]:.2f} "
-                f"(ρ=0: {r[0]:.4f}, ρ={rhos[-1]:.2f}: {r[-1]:.4f}); paper ≈ 0.7 on ImageNet-100",
-            )
-        )
+        curves = [sw[mode]["ratio"] for sw in sweeps]
+        verdict, spot = decide_distance(cfg.ratios, curves)
+        spots[mode] = spot.record()
+        argmins = [float(rhos[int(np.argmin(c))]) for c in curves]
+        claims.append(Claim(
+            f"[{mode}] the intra/inter ratio falls then rises (minimum at an interior ρ)", verdict,
+            f"fitted minimum ρ* = {ci_text(spot, 2)} (95% CI, {len(seeds)} seeds; range {rhos[0]:g}–{rhos[-1]:g}); "
+            f"grid argmin per seed {argmins}; paper ≈ 0.7 on ImageNet-100",
+            TESTS["distance"]))
     return Result(
-        numbers={"ratios": cfg.ratios, "sweep": sweep, "sweet_spot": spots, "sweet_spot_min_mode": spots.get("min")},
+        numbers={"ratios": cfg.ratios, "seeds": seeds, "sweep": sweep, "ratio_curves": {
+            mode: [sw[mode]["ratio"] for sw in sweeps] for mode in cfg.modes}, "fitted_minimum": spots,
+            "sweet_spot_min_mode": spots["min"]["mean"] if "min" in spots else None},
         claims=claims,
         headline="sweet_spot_min_mode" if "min" in spots else None,
-        notes=f"{len(ds)} {ds.name} training images, patch {cfg.patch}, {cfg.pairs} pairs per kind and ratio.",
+        notes=f"{len(ds)} {ds.name} training images, patch {cfg.patch}, {cfg.pairs} pairs per kind and ratio, "
+        f"seeds {seeds}.",
     )
 
 
@@ -116,58 +142,77 @@ class MaskGraphConfig(ExperimentConfig):
     ratios: list[float] = Field(default_factory=lambda: [i / 16 for i in range(1, 16, 2)], min_length=3)
     views: int = Field(800, ge=50, le=5000, description="sampled (anchor, mask) draws = graph nodes per side")
     neighbours: int = Field(7, ge=1, le=100, description="k of the nearest-neighbour kernel")
+    seeds: int = Field(5, ge=1, le=100, description="independent view draws (first seed: --seed)")
+
+
+def decide_graph(rhos: list[float], lam: list[list[float]], alpha: list[list[float]],
+                 bound: list[list[float]]) -> dict[str, tuple[str, Summary]]:
+    """Verdicts of the three graph claims from one curve per seed."""
+    r_lam, r_alpha = spearman_ci(rhos, lam), spearman_ci(rhos, alpha)
+    spot = summarize([fitted_minimum(rhos, b) for b in bound])
+    return {"lambda": (decide(r_lam, 0.0), r_lam), "alpha": (decide(r_alpha, 0.0), r_alpha),
+            "bound": (inside(spot, min(rhos), max(rhos)), spot)}
 
 
 @register(
     "mask-graph",
-    paper="Zhang et al. 2022 (seed 001, Sec. 4, Thm 4.4)",
+    paper="Zhang, Wang & Wang 2022 (Sec. 4, Thm 4.4)",
     claim="larger ρ raises λ_{k+1} (connectivity) and the labelling error α: the bound is best at an intermediate ρ",
     config=MaskGraphConfig,
-    quick={"views": 400},
-    quick_time="~5 s",
-    full_time="~20 s",
+    quick={"views": 300, "seeds": 3},
+    quick_time="~10 s",
+    full_time="~1.5 min",
 )
 def run_graph(cfg: MaskGraphConfig, ctx: RunContext) -> Result:
     import torch
 
     ds = load_dataset("digits").train
-    g = torch.Generator().manual_seed(ctx.seed)
-    lam, alpha, top = [], [], []
-    for rho in track(cfg.ratios, "mask ratios"):
-        spec = augmentation_graph(
-            ds.images, ds.labels, rho, cfg.patch, cfg.views, ds.num_classes, g, neighbours=cfg.neighbours
-        )
-        lam.append(spec.lambda_k1)
-        alpha.append(spec.label_error)
-        top.append(spec.singular_values[:15].tolist())
-    bound = [float(np.sqrt(2 * a) / max(lk, 1e-12)) for a, lk in zip(alpha, lam, strict=True)]
+    seeds = seeds_for(ctx.seed, cfg.seeds)
+    lam: list[list[float]] = [[] for _ in seeds]
+    alpha: list[list[float]] = [[] for _ in seeds]
+    top = []
+    for i, s in enumerate(seeds):
+        g = torch.Generator().manual_seed(s)
+        for rho in track(cfg.ratios, f"mask ratios (seed {s})"):
+            spec = augmentation_graph(
+                ds.images, ds.labels, rho, cfg.patch, cfg.views, ds.num_classes, g, neighbours=cfg.neighbours
+            )
+            lam[i].append(spec.lambda_k1)
+            alpha[i].append(spec.label_error)
+            if i == 0:
+                top.append(spec.singular_values[:15].tolist())
+    bound = [[float(np.sqrt(2 * a) / max(lk, 1e-12)) for a, lk in zip(al, la, strict=True)]
+             for al, la in zip(alpha, lam, strict=True)]
     rhos = np.array(cfg.ratios)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(rhos, lam, "o-")
-    axes[0].set_title("λ_{k+1} of the graph Laplacian (k = 10)")
-    axes[1].plot(rhos, alpha, "o-", color="C1")
-    axes[1].set_title("labelling error α")
-    axes[2].plot(rhos, bound, "o-", color="C2")
-    axes[2].set_title("Thm 4.4 bound √(2α) / λ_{k+1}")
-    for ax in axes:
+    for ax, curves, title, color in ((axes[0], lam, "λ_{k+1} of the graph Laplacian (k = 10)", "C0"),
+                                     (axes[1], alpha, "labelling error α", "C1"),
+                                     (axes[2], bound, "Thm 4.4 bound √(2α) / λ_{k+1}", "C2")):
+        for c in curves:
+            ax.plot(rhos, c, "o-", color=color, alpha=0.6, ms=3)
+        ax.set_title(title)
         ax.set_xlabel("mask ratio ρ")
         ax.grid(alpha=0.3)
     ctx.save_figure(fig, "mask_graph")
-    rho_lam = float(spearmanr(rhos, lam).statistic)
-    rho_alpha = float(spearmanr(rhos, alpha).statistic)
-    best = int(np.argmin(bound))
+    v = decide_graph(cfg.ratios, lam, alpha, bound)
     return Result(
-        numbers={"ratios": cfg.ratios, "lambda_k1": lam, "label_error": alpha, "bound": bound,
-                 "top_singular_values": top, "best_ratio": float(rhos[best])},
+        numbers={"ratios": cfg.ratios, "seeds": seeds, "lambda_k1": lam, "label_error": alpha, "bound": bound,
+                 "top_singular_values": top, "fitted_best_ratio": v["bound"][1].record(),
+                 "best_ratio": v["bound"][1].mean},
         claims=[
-            Claim("λ_{k+1} grows with the mask ratio", rho_lam > 0.8,
-                  f"Spearman ρ(ratio, λ_k+1) = {rho_lam:.2f}; λ_k+1 = {[round(v, 4) for v in lam]}"),
-            Claim("the labelling error α grows with the mask ratio", rho_alpha > 0.8,
-                  f"Spearman ρ(ratio, α) = {rho_alpha:.2f}; α = {[round(v, 4) for v in alpha]}"),
-            Claim("the bound √(2α)/λ_{k+1} is minimised at an intermediate ratio", 0 < best < len(rhos) - 1,
-                  f"minimum {bound[best]:.3f} at ρ = {rhos[best]:.3f}"),
+            Claim("λ_{k+1} grows with the mask ratio", v["lambda"][0],
+                  f"Spearman ρ(ratio, λ_k+1) per seed {[round(r, 2) for r in v['lambda'][1].per_seed]}, "
+                  f"{ci_text(v['lambda'][1], 2)}; λ_k+1 (seed {seeds[0]}) = {[round(x, 4) for x in lam[0]]}",
+                  TESTS["lambda"]),
+            Claim("the labelling error α grows with the mask ratio", v["alpha"][0],
+                  f"Spearman ρ(ratio, α) per seed {[round(r, 2) for r in v['alpha'][1].per_seed]}, "
+                  f"{ci_text(v['alpha'][1], 2)}; α (seed {seeds[0]}) = {[round(x, 4) for x in alpha[0]]}",
+                  TESTS["alpha"]),
+            Claim("the bound √(2α)/λ_{k+1} is minimised at an intermediate ratio", v["bound"][0],
+                  f"fitted minimum ρ* = {ci_text(v['bound'][1], 3)} (95% CI, {len(seeds)} seeds; range "
+                  f"{rhos[0]:.3f}–{rhos[-1]:.3f})", TESTS["bound"]),
         ],
         headline="best_ratio",
         notes=f"digits train split, patch {cfg.patch}, {cfg.views} views per side, {cfg.neighbours}-nearest-neighbour "
-        "kernel.",
+        f"kernel, seeds {seeds}.",
     )

@@ -1,16 +1,20 @@
-"""Masking vs plain reconstruction in the linear model (Balestriero & LeCun, Fig. 7 / Thm 3).
+"""Masking vs plain reconstruction in the linear model (Balestriero & LeCun 2024, Thm 3 and
+Fig. 7; ``docs/theory/balestriero-lecun-2024-reconstruction.md``).
 
 For masking with keep probability q and patch (a, b) on centred data, S Xᵀ = q Σ and
 G = Σ ⊙ Q (see :mod:`sslab.views.masking`), so Thm 3 needs only Σ = X Xᵀ: the optimal
-encoder spans the top-K solutions of q² Σ² v = μ G v. Its supervised quality is
-err(k) = min_W ‖WᵀV_kᵀX − Y‖² / ‖Y‖² (:func:`supervised_error_curve`); "alignment of the
-learned features" is 1 − err. The relative differences reported against plain
-reconstruction (p = 0, i.e. PCA) are
+encoder spans the top-K solutions of q² Σ² v = μ G v. The paper's Fig. 7 measures an encoder by
 
-    Δ_err   = (err_plain − err_mask) / err_plain             (> 0: masking helps)
-    Δ_align = (√(1 − err_mask) − √(1 − err_plain)) / √(1 − err_plain)
+    alignment(k) = min_W ‖WᵀV_kᵀX − Y‖²_F          (a residual: smaller is better)
 
-Both have the same sign; Δ_align is the quantity plotted in the paper's Fig. 7.
+and plots the relative difference against plain reconstruction (p = 0, i.e. PCA), positive when
+masking helps:
+
+    Δ_align = (alignment_plain − alignment_mask) / alignment_plain = (err_plain − err_mask) / err_plain
+
+with err = alignment / ‖Y‖²_F (:func:`supervised_error_curve`; the normalisation cancels).
+``delta_sqrt`` keeps the variant this module used before, (√(1 − err_mask) − √(1 − err_plain)) /
+√(1 − err_plain); it has the same sign in every cell, and the docs page gives its measured gap.
 """
 
 from __future__ import annotations
@@ -37,13 +41,15 @@ class MaskingSweep:
     err_plain: torch.Tensor  # (k,)
 
     @property
-    def delta_err(self) -> torch.Tensor:
-        return (self.err_plain - self.err) / self.err_plain.clamp_min(1e-300)
+    def delta_align(self) -> torch.Tensor:
+        """The paper's relative alignment difference (> 0: masking lowers the supervised residual)."""
+        return (self.err_plain - self.err) / self.err_plain
 
     @property
-    def delta_align(self) -> torch.Tensor:
-        a, a0 = (1 - self.err).clamp_min(0).sqrt(), (1 - self.err_plain).clamp_min(0).sqrt()
-        return (a - a0) / a0.clamp_min(1e-300)
+    def delta_sqrt(self) -> torch.Tensor:
+        """The earlier square-root variant (same sign as ``delta_align``)."""
+        a, a0 = (1 - self.err).sqrt(), (1 - self.err_plain).sqrt()
+        return (a - a0) / a0
 
 
 def masked_encoder(sigma: torch.Tensor, view: PatchMask, k: int) -> torch.Tensor:

@@ -1,0 +1,119 @@
+"""Every theory claim can fail: on inputs where it is false it is reported as not held, and its
+verdicts do not depend on which seed starts the seed set."""
+
+import pytest
+import torch
+
+from sslab.experiments.alignment import AlignmentConfig
+from sslab.experiments.alignment import decide_claims as alignment_claims
+from sslab.experiments.common import all_of, at_least, at_most, fitted_minimum, inside
+from sslab.experiments.mask_ratio import decide_distance, decide_graph
+from sslab.experiments.masking_alignment import decide_claims as masking_claims
+from sslab.experiments.runner import run_experiment
+from sslab.stats import summarize
+from sslab.theory.masking import MaskingSweep
+
+PATCHES = [(1, 1), (2, 2)]
+PROBS = [0.0, 0.5, 0.9]
+KS = [2, 4, 8]
+
+
+def _sweep(delta: float | torch.Tensor, plain: float = 0.5) -> MaskingSweep:
+    """A sweep whose Δ_align is ``delta`` in every p > 0 cell (broadcast over patch, p, K)."""
+    err_plain = torch.full((len(KS),), plain, dtype=torch.float64)
+    d = torch.as_tensor(delta, dtype=torch.float64).expand(len(PATCHES), len(PROBS) - 1, len(KS))
+    err = torch.empty(len(PATCHES), len(PROBS), len(KS), dtype=torch.float64)
+    err[:, 0] = err_plain
+    err[:, 1:] = err_plain * (1 - d)
+    return MaskingSweep(PATCHES, PROBS, KS, err, err_plain)
+
+
+def _verdicts(claims):
+    return [c.verdict for c in claims]
+
+
+def test_delta_align_is_the_papers_relative_residual_difference():
+    sw = _sweep(0.0)
+    sw.err[1, 2, 0] = 0.4  # residual 0.5 → 0.4: (0.5 − 0.4) / 0.5 = +20 %
+    assert abs(float(sw.delta_align[1, 2, 0]) - 0.2) < 1e-15
+    # the earlier square-root variant: (√0.6 − √0.5) / √0.5
+    assert abs(float(sw.delta_sqrt[1, 2, 0]) - (0.6**0.5 - 0.5**0.5) / 0.5**0.5) < 1e-15
+
+
+def test_masking_claims_hold_on_the_papers_pattern():
+    good = _sweep(torch.tensor([[[0.0]], [[-0.1]]]))  # (1,1) harmless, (2,2) hurts
+    shrink = torch.tensor([0.3, 0.2, 0.1])  # the benefit falls with K
+    poor = [_sweep(shrink + 0.01 * s) for s in range(3)]
+    assert _verdicts(masking_claims(good, poor)) == ["held"] * 4
+
+
+def test_masking_claims_are_not_held_on_counter_examples():
+    good = _sweep(torch.tensor([[[-0.05]], [[0.1]]]))  # (1,1) hurts, (2,2) helps
+    grow = torch.tensor([-0.3, -0.2, -0.1])  # masking hurts, and less so with K
+    poor = [_sweep(grow + 0.01 * s) for s in range(3)]
+    assert _verdicts(masking_claims(good, poor)) == ["not held"] * 4
+
+
+def _curves(values):
+    return {"thin": values, "full": values}
+
+
+def test_alignment_claims_are_not_held_on_counter_examples():
+    cfg = AlignmentConfig(classes=[2, 5], resolutions=[8, 16])
+    curves = {"c2": _curves([0.1, 0.2]), "c5": _curves([0.5, 1.2]),  # out of range: a numerical error
+              "r8": _curves([0.2, 1.0]), "r16": _curves([0.3, 1.0])}
+    groups = {"classes": ["c2", "c5"], "resolution": ["r8", "r16"]}
+    claims = alignment_claims(curves, groups, [(0.2, 0.5), (0.25, 0.5), (0.2, 0.45)], cfg)
+    assert _verdicts(claims) == ["not held"] * 4
+    assert "numerical error" in claims[0].evidence and "outside [0, 1]" in claims[0].evidence
+    # a decreasing curve is an error too, and the claims hold where they are true
+    curves = {"c2": _curves([0.5, 1.0]), "c5": _curves([0.2, 1.0]), "r8": _curves([0.4, 1.0]),
+              "r16": _curves([0.3, 1.0])}
+    held = alignment_claims(curves, groups, [(0.6, 0.2), (0.65, 0.2), (0.6, 0.25)], cfg)
+    assert _verdicts(held) == ["held"] * 4
+    curves["r8"] = _curves([0.6, 0.5])
+    assert alignment_claims(curves, groups, [(0.6, 0.2)] * 3, cfg)[0].verdict == "not held"
+
+
+def test_mask_distance_trend_uses_all_points():
+    rhos = [0.0, 0.2, 0.4, 0.6, 0.8]
+    u = [[1.0, 0.8, 0.7, 0.75, 0.9], [1.0, 0.82, 0.7, 0.74, 0.92], [0.98, 0.8, 0.69, 0.76, 0.9]]
+    assert decide_distance(rhos, u)[0] == "held"
+    falling = [[1.0, 0.9, 0.8, 0.7, 0.6], [1.0, 0.88, 0.8, 0.71, 0.6], [1.0, 0.9, 0.79, 0.7, 0.62]]
+    assert decide_distance(rhos, falling)[0] == "not held"
+    # a single low endpoint-adjacent point does not make a minimum: the fit uses every point
+    assert fitted_minimum(rhos, [1.0, 0.9, 0.8, 0.7, 0.71]) > 0.6
+
+
+def test_mask_graph_claims_are_not_held_on_counter_examples():
+    rhos = [0.2, 0.4, 0.6, 0.8]
+    lam = [[0.4, 0.3, 0.2, 0.1]] * 3  # falls with ρ
+    alpha = [[0.3, 0.2, 0.15, 0.1], [0.31, 0.2, 0.14, 0.1], [0.3, 0.21, 0.15, 0.09]]
+    bound = [[1.0, 2.0, 3.0, 4.0], [1.1, 2.0, 3.1, 4.0], [1.0, 2.1, 3.0, 4.2]]
+    v = decide_graph(rhos, lam, alpha, bound)
+    assert [v[k][0] for k in ("lambda", "alpha", "bound")] == ["not held"] * 3
+
+
+def test_verdict_combinators():
+    assert all_of(["held", "held"]) == "held"
+    assert all_of(["held", "inconclusive"]) == "inconclusive"
+    assert all_of(["inconclusive", "not held"]) == "not held"
+    assert at_least([0.95, 0.96, 0.97], 0.9)[0] == "held"
+    assert at_least([0.1, 0.2, 0.15], 0.9)[0] == "not held"
+    assert at_least([0.5, 1.0, 0.95], 0.9)[0] == "inconclusive"
+    assert at_most([0.01, 0.02, 0.03], 0.1)[0] == "held"
+    assert at_most([0.5, 0.6, 0.55], 0.1)[0] == "not held"
+    assert inside(summarize([0.4, 0.5, 0.6]), 0.0, 1.0) == "held"
+    assert inside(summarize([1.0, 1.0, 1.0]), 0.0, 1.0) == "not held"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["masking-alignment", "mask-distance", "alignment"])
+def test_quick_verdicts_agree_between_seed_0_and_seed_1(name, tmp_path):
+    verdicts = []
+    for seed in (0, 1):
+        _, rec = run_experiment(name, quick=True, seed=seed, out_root=tmp_path / str(seed))
+        assert rec["status"] == "ok", rec.get("error")
+        assert all(c["test"] for c in rec["claims"])
+        verdicts.append({c["name"]: c["verdict"] for c in rec["claims"]})
+    assert verdicts[0] == verdicts[1]
