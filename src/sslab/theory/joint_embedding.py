@@ -1,6 +1,6 @@
 """Closed forms of linear SSL by reconstruction (RC) and joint embedding (JE), and the
 irrelevant-features data model (Van Assel, Ibrahim, Biancalani, Regev, Balestriero, NeurIPS
-2025; seed 003; THEORY-JE.md).
+2025; ``docs/theory/van-assel-2025-je-vs-recon.md``).
 
 The paper writes samples as rows (X ∈ R^{n×d}); sslab keeps columns (X ∈ R^{d×n}) and view
 moments from :mod:`sslab.views` (S_v = E[X′] (d×n), G_v = E[X′X′ᵀ] summed over samples).

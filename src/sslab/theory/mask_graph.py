@@ -1,4 +1,4 @@
-"""Masking as a graph (Zhang, Wang, Wang, NeurIPS 2022; seed 001, Sec. 3-4; THEORY.md §2).
+"""Masking as a graph (Zhang, Wang & Wang, NeurIPS 2022, Sec. 3-4; ``docs/theory/zhang-2022-mask-graph.md``).
 
 Masked-view distances (Fig. 3). A mask of ratio ρ hides ρ of the patches; the distance of
 two images "under masking" is not pinned down by the paper, so three conventions are offered:

@@ -1,6 +1,7 @@
-"""Closed forms of learning by reconstruction (Balestriero & LeCun, ICML 2024; seed 002).
+"""Closed forms of learning by reconstruction (Balestriero & LeCun, ICML 2024;
+``docs/theory/balestriero-lecun-2024-reconstruction.md``).
 
-Notation (THEORY.md §1): X ∈ R^{D×N} (columns are samples), Y ∈ R^{C×N}, encoder
+Notation: X ∈ R^{D×N} (columns are samples), Y ∈ R^{C×N}, encoder
 V ∈ R^{D×K}, head W ∈ R^{K×C}, decoder Z ∈ R^{K×D}. Conventions: callers centre X per
 pixel and Y per output (:func:`~sslab.theory.linalg.center_rows`); every eigenproblem is
 restricted to the numerical range of Σ = X Xᵀ (or G), so K must not exceed that rank.
@@ -39,7 +40,7 @@ class LinearSolution:
 def joint_loss(
     X: torch.Tensor, Y: torch.Tensor, V: torch.Tensor, W: torch.Tensor, Z: torch.Tensor, lam: float
 ) -> torch.Tensor:
-    """‖WᵀVᵀX − Y‖²_F + λ ‖ZᵀVᵀX − X‖²_F (THEORY.md §1)."""
+    """‖WᵀVᵀX − Y‖²_F + λ ‖ZᵀVᵀX − X‖²_F (Balestriero & LeCun 2024, Thm 1)."""
     F = V.T @ X
     return (W.T @ F - Y).pow(2).sum() + lam * (Z.T @ F - X).pow(2).sum()
 
