@@ -117,3 +117,30 @@ def test_quick_verdicts_agree_between_seed_0_and_seed_1(name, tmp_path):
         assert all(c["test"] for c in rec["claims"])
         verdicts.append({c["name"]: c["verdict"] for c in rec["claims"]})
     assert verdicts[0] == verdicts[1]
+
+
+@pytest.mark.parametrize(("name", "overrides", "failing"), [
+    ("linear-limits", {"tolerance": 1e-15, "points": 5}, ["λ → 0 gives the OLS map", "λ → ∞ gives the PCA projector"]),
+    ("noise-invariance", {"accuracy_tolerance": 0.0, "epochs": 3, "seeds": 2, "trained_sigmas": [0.0, 1.0]},
+     ["trained linear DAEs: test accuracy varies by at most 0% across σ"]),
+    ("je-vs-recon-samples", {"tolerance": 1e-9, "ns": [100, 300, 1000], "seeds": 2, "n_test": 2000},
+     ["supervised learning approaches the optimum as n grows, for every α"]),
+])
+def test_claims_fail_when_the_bound_cannot_be_met(name, overrides, failing, tmp_path):
+    _, rec = run_experiment(name, quick=True, seed=0, overrides=overrides, out_root=tmp_path)
+    assert rec["status"] == "ok", rec.get("error")
+    verdicts = {c["name"]: c["verdict"] for c in rec["claims"]}
+    for claim in failing:
+        assert verdicts[claim] == "not held", verdicts
+
+
+def test_vit_control_fails_a_to_c(tmp_path):
+    over = {"size_ratios": [1, 10], "seeds": 2, "steps": 40, "samples": 48, "record_every": 10}
+    _, rec = run_experiment("vit-global-local", quick=True, seed=0, overrides=over, out_root=tmp_path)
+    assert rec["status"] == "ok", rec.get("error")
+    assert rec["numbers"]["control_verdicts"] == {"a": "not held", "b": "not held", "c": "not held"}
+    claims = {c["name"]: c for c in rec["claims"]}
+    assert claims["the untrained control (lr 0) fails (a), (b) and (c)"]["verdict"] == "held"
+    assert all(c["test"] for c in rec["claims"])
+    for r in ("1", "10"):  # the control's own-area mass is the uniform share, far below the bound
+        assert rec["numbers"]["control"][r]["own_mass_mae"]["mean"] < 0.5

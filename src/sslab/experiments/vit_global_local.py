@@ -75,7 +75,7 @@ class VitGlobalLocalConfig(ExperimentConfig):
     samples: int = Field(256, ge=8, le=100_000)
     mask_ratio: float = Field(0.5, gt=0, lt=1)
     temperature: float = Field(0.1, gt=0, le=10)
-    record_every: int = Field(10, ge=1)
+    record_every: int = Field(1, ge=1, description="steps between records of the FP correlations")
 
 
 def _runs(cfg: VitGlobalLocalConfig, seeds: list[int]) -> dict[tuple[str, int, int], Trajectory]:
@@ -217,7 +217,9 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
     v_fall, s_fall = at_least([p["fall"] for p in ph], PHASE)
     v_order, s_order = at_least([p["t_local"] - p["t_peak"] for p in ph], 0.0)
     verdict_d = all_of([v_rise, v_fall, v_order])
-    outputs = {str(r): summarize([runs[("mae", r, s)].losses[-1] for s in seeds]).record() for r in cfg.size_ratios}
+    outputs = {f"{arm} {r}": {"first": summarize([runs[(arm, r, s)].losses[0] for s in seeds]).record(),
+                              "last": summarize([runs[(arm, r, s)].losses[-1] for s in seeds]).record()}
+               for arm in ("mae", "cl") for r in cfg.size_ratios}
     stats = {"trained": trained, "control": control}
     _figures(runs, cfg, seeds, stats, ctx)
     ctrl = all_of(["held" if v == "not held" else "not held" if v == "held" else "inconclusive"
@@ -247,7 +249,7 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
     ]
     return Result(
         numbers={"size_ratios": cfg.size_ratios, "seeds": seeds, "trained": trained, "control": control,
-                 "control_verdicts": control_v, "phases": phases, "final_mae_loss": outputs,
+                 "control_verdicts": control_v, "phases": phases, "training_loss": outputs,
                  "min_own_mass_mae": min(trained[str(r)]["own_mass_mae"]["mean"] for r in cfg.size_ratios)},
         claims=claims,
         headline="min_own_mass_mae",
