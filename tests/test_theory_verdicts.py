@@ -79,9 +79,14 @@ def test_mask_distance_trend_uses_all_points():
     rhos = [0.0, 0.2, 0.4, 0.6, 0.8]
     u = [[1.0, 0.8, 0.7, 0.75, 0.9], [1.0, 0.82, 0.7, 0.74, 0.92], [0.98, 0.8, 0.69, 0.76, 0.9]]
     assert decide_distance(rhos, u)[0] == "held"
-    falling = [[1.0, 0.9, 0.8, 0.7, 0.6], [1.0, 0.88, 0.8, 0.71, 0.6], [1.0, 0.9, 0.79, 0.7, 0.62]]
+    concave = [[1.0, 0.98, 0.9, 0.75, 0.5], [1.0, 0.97, 0.91, 0.76, 0.5], [1.0, 0.98, 0.9, 0.74, 0.52]]
+    assert decide_distance(rhos, concave)[0] == "not held"
+    # convex but still falling at the end: the minimum is the end of the range
+    falling = [[1.0, 0.7, 0.45, 0.25, 0.1], [1.0, 0.71, 0.45, 0.26, 0.1], [1.0, 0.7, 0.46, 0.25, 0.11]]
     assert decide_distance(rhos, falling)[0] == "not held"
-    # a single low endpoint-adjacent point does not make a minimum: the fit uses every point
+    flat = [[1.0, 1.01, 0.99, 1.0, 1.01], [1.0, 0.99, 1.01, 1.0, 0.99], [1.01, 1.0, 1.0, 0.99, 1.0]]
+    assert decide_distance(rhos, flat)[0] == "inconclusive"
+    # a single low point next to an end does not make a minimum: the fit uses every point
     assert fitted_minimum(rhos, [1.0, 0.9, 0.8, 0.7, 0.71]) > 0.6
 
 
@@ -89,7 +94,7 @@ def test_mask_graph_claims_are_not_held_on_counter_examples():
     rhos = [0.2, 0.4, 0.6, 0.8]
     lam = [[0.4, 0.3, 0.2, 0.1]] * 3  # falls with ρ
     alpha = [[0.3, 0.2, 0.15, 0.1], [0.31, 0.2, 0.14, 0.1], [0.3, 0.21, 0.15, 0.09]]
-    bound = [[1.0, 2.0, 3.0, 4.0], [1.1, 2.0, 3.1, 4.0], [1.0, 2.1, 3.0, 4.2]]
+    bound = [[1.0, 2.5, 3.5, 4.0], [1.1, 2.5, 3.6, 4.0], [1.0, 2.6, 3.5, 4.1]]  # concave: no interior minimum
     v = decide_graph(rhos, lam, alpha, bound)
     assert [v[k][0] for k in ("lambda", "alpha", "bound")] == ["not held"] * 3
 

@@ -104,3 +104,24 @@ def fitted_minimum(x: Sequence[float], y: Sequence[float]) -> float:
     if a > 0:
         return float(np.clip(-b / (2 * a), *ends))
     return float(min(ends, key=lambda t: a * t * t + b * t + c))
+
+
+def falls_then_rises(x: Sequence[float], curves: Sequence[Sequence[float]]) -> tuple[Verdict, Summary, Summary]:
+    """Pre-registered test of "y falls then rises in x" over all points, one curve per seed.
+
+    Per seed: the least-squares parabola a·x² + b·x + c through every point; its curvature a
+    (divided by the mean of y, so scale-free) and where it is lowest on the x range
+    (:func:`fitted_minimum`). Held if the CI of the curvature is > 0 and the CI of the minimum lies
+    strictly inside the range; not held if the CI of the curvature is < 0 (no interior minimum), or
+    it is > 0 and the CI of the minimum lies at or beyond an end; inconclusive otherwise (for
+    example a flat curve). Returns the verdict, the minimum's summary and the curvature's."""
+    curv = summarize([float(np.polyfit(np.asarray(x, float), np.asarray(y, float), 2)[0] / np.mean(y))
+                      for y in curves])
+    spot = summarize([fitted_minimum(x, y) for y in curves])
+    where = inside(spot, min(x), max(x))
+    bend = decide(curv, 0.0)
+    if bend == "not held":
+        return "not held", spot, curv
+    if bend == "held" and where != "inconclusive":
+        return where, spot, curv
+    return "inconclusive", spot, curv

@@ -22,23 +22,24 @@ from pydantic import Field
 from sslab.config import ExperimentConfig, unused
 from sslab.data import load_dataset
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import ci_text, fitted_minimum, inside, seeds_for
+from sslab.experiments.common import ci_text, falls_then_rises, seeds_for
 from sslab.progress import track
-from sslab.stats import Summary, decide, spearman_ci, summarize
+from sslab.stats import Summary, decide, spearman_ci
 from sslab.theory.mask_graph import augmentation_graph, masked_distance_stats, ratio_ci
 
 MODES = ("same", "independent", "min")
 
 TESTS = {
-    "distance": "per seed: the least-squares parabola through the intra/inter ratio at all ρ, and where it is "
-                "lowest on the ρ range (an end if the fit is not convex); held if the 95% t-CI over seeds of "
-                "that ρ lies strictly inside the range, not held if it lies at or beyond an end",
+    "distance": "per seed: the least-squares parabola through the intra/inter ratio at all ρ; its curvature "
+                "(÷ mean) and where it is lowest on the ρ range. Held if the 95% t-CI of the curvature is > 0 and "
+                "that of the minimum lies strictly inside the range; not held if the curvature CI is < 0, or > 0 "
+                "with the minimum's CI at or beyond an end; inconclusive otherwise (e.g. a flat curve)",
     "lambda": "per seed: Spearman ρ(mask ratio, λ_k+1) over all ratios; held if the 95% t-CI over seeds is > 0, "
               "not held if < 0",
     "alpha": "per seed: Spearman ρ(mask ratio, α) over all ratios; held if the 95% t-CI over seeds is > 0, "
              "not held if < 0",
-    "bound": "per seed: the fitted minimum (parabola through all ratios) of √(2α)/λ_k+1; held if its 95% t-CI "
-             "over seeds lies strictly inside the ratio range, not held if at or beyond an end",
+    "bound": "per seed: the parabola through √(2α)/λ_k+1 at all ratios; the same curvature and fitted-minimum "
+             "rule as mask-distance",
 }
 
 
@@ -75,10 +76,9 @@ def distance_sweep(images, labels, cfg: MaskDistanceConfig, seed: int) -> dict[s
     return out
 
 
-def decide_distance(rhos: list[float], curves: list[list[float]]) -> tuple[str, Summary]:
+def decide_distance(rhos: list[float], curves: list[list[float]]) -> tuple[str, Summary, Summary]:
     """Verdict of "falls then rises" from one intra/inter-ratio curve per seed."""
-    spot = summarize([fitted_minimum(rhos, c) for c in curves])
-    return inside(spot, min(rhos), max(rhos)), spot
+    return falls_then_rises(rhos, curves)
 
 
 @register(
@@ -118,12 +118,13 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
     claims, spots = [], {}
     for mode in cfg.modes:
         curves = [sw[mode]["ratio"] for sw in sweeps]
-        verdict, spot = decide_distance(cfg.ratios, curves)
+        verdict, spot, curv = decide_distance(cfg.ratios, curves)
         spots[mode] = spot.record()
         argmins = [float(rhos[int(np.argmin(c))]) for c in curves]
         claims.append(Claim(
             f"[{mode}] the intra/inter ratio falls then rises (minimum at an interior ρ)", verdict,
-            f"fitted minimum ρ* = {ci_text(spot, 2)} (95% CI, {len(seeds)} seeds; range {rhos[0]:g}–{rhos[-1]:g}); "
+            f"fitted minimum ρ* = {ci_text(spot, 2)}, relative curvature {ci_text(curv, 3)} (95% CIs, {len(seeds)} "
+            f"seeds; range {rhos[0]:g}–{rhos[-1]:g}); "
             f"grid argmin per seed {argmins}; paper ≈ 0.7 on ImageNet-100",
             TESTS["distance"]))
     return Result(
@@ -149,9 +150,9 @@ def decide_graph(rhos: list[float], lam: list[list[float]], alpha: list[list[flo
                  bound: list[list[float]]) -> dict[str, tuple[str, Summary]]:
     """Verdicts of the three graph claims from one curve per seed."""
     r_lam, r_alpha = spearman_ci(rhos, lam), spearman_ci(rhos, alpha)
-    spot = summarize([fitted_minimum(rhos, b) for b in bound])
+    v_bound, spot, _ = falls_then_rises(rhos, bound)
     return {"lambda": (decide(r_lam, 0.0), r_lam), "alpha": (decide(r_alpha, 0.0), r_alpha),
-            "bound": (inside(spot, min(rhos), max(rhos)), spot)}
+            "bound": (v_bound, spot)}
 
 
 @register(
