@@ -92,7 +92,7 @@ def decide_claims(good: MaskingSweep, poor: list[MaskingSweep]) -> list[Claim]:
     curves = [_masked(sw).mean(dim=(0, 1)).tolist() for sw in poor]
     rho = spearman_ci(poor[0].ks, curves)
     v_k = decide(summarize([-r for r in rho.per_seed]), 0.0)
-    by_k = np.mean(curves, axis=0) * 100
+    by_k = (np.mean(curves, axis=0) * 100).tolist()
     return [
         Claim("masking helps the poorly aligned dataset", v_poor,
               f"mean Δ_align over cells per seed {[round(v * 100, 2) for v in per_seed]} %; "
