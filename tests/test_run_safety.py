@@ -47,14 +47,14 @@ def _one_line_exit_2(res, needle: str) -> None:
         (["points=2.5"], "bad value points=2.5"),
         (["tolerance=nan"], "bad value tolerance='nan'"),
         (["k=false"], "e.g. --set k=16"),
-        (["heatmap_kappa=inf"], "bad value heatmap_kappa='inf'"),  # a float with no upper bound
-        (["heatmap_kappa=NaN"], "bad value heatmap_kappa=nan"),
+        (["temperature=inf"], "bad value temperature='inf'"),  # refused as non-finite, before the bounds
+        (["temperature=NaN"], "bad value temperature=nan"),
         (["steps=true"], "bad value steps=True"),
     ],
 )
 def test_bad_config_types_exit_2_and_write_nothing(tmp_path, sets, needle):
     args = [a for s in sets for a in ("--set", s)]
-    name = "vit-global-local" if any(s.startswith(("heatmap", "steps")) for s in sets) else "linear-limits"
+    name = "vit-global-local" if any(s.startswith(("temperature", "steps")) for s in sets) else "linear-limits"
     res = invoke("run", name, "--quick", "--out", str(tmp_path), *args)
     _one_line_exit_2(res, needle)
     assert not any(tmp_path.iterdir())
