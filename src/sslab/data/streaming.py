@@ -159,10 +159,10 @@ def channel_stats(source: FolderSource, count: int = STATS_IMAGES) -> tuple[tupl
 class StreamSplits:
     """Train (augmented), train_eval (same files, deterministic view), val and test sources."""
 
-    train: FolderSource
-    train_eval: FolderSource
-    val: FolderSource
-    test: FolderSource
+    train: ImageSource
+    train_eval: ImageSource
+    val: ImageSource
+    test: ImageSource
     info: dict[str, object]
 
 
