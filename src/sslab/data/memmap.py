@@ -28,11 +28,12 @@ from PIL import Image
 from sslab.data.cifar import CIFAR10_LAYOUT, CIFAR100_LAYOUT, read_pickle_batch
 from sslab.data.dataset import stratified_split
 from sslab.data.item_augment import ItemAugment, item_rng, named_augment, resize_only
-from sslab.data.streaming import StreamSplits, standardize
+from sslab.data.streaming import StreamSplits, channel_stats, standardize
 from sslab.errors import DataError, OutputError
 from sslab.io import atomic_write_bytes, atomic_write_text
 
 CACHE_DIR = "sslab-uint8"
+STATS_IMAGES = 4096  # images of the train split behind the standardisation statistics
 STL_LAYOUT = "stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin[, unlabeled_X.bin]}"
 _CIFAR = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels",
@@ -155,18 +156,11 @@ def _splits(
     tr, va = stratified_split(train.label_array, (1 - val_fraction, val_fraction), split_seed)
     plain = resize_only(image_size)
     train_eval, val, test = train.subset(tr).with_augment(plain), train.subset(va).with_augment(plain), test
-    mean, std = array_stats(train_eval)
+    mean, std = channel_stats(train_eval, STATS_IMAGES)
     train_eval, val, test = (replace(s, mean=mean, std=std, augment=plain) for s in (train_eval, val, test))
     info: dict[str, object] = {"split_seed": split_seed, "streaming": True, "augment": augment,
                                "pixel_mean": list(mean), "pixel_std": list(std)}
     return StreamSplits(train_eval.with_augment(named_augment(augment, image_size)), train_eval, val, test, info)
-
-
-def array_stats(source: ArraySource, count: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and unbiased std over ``count`` evenly spaced images (of the plain view)."""
-    picks = np.unique(np.linspace(0, len(source) - 1, num=min(count, len(source))).round().astype(np.int64))
-    x = np.stack([source.raw(int(i)) for i in picks]).astype(np.float64)
-    return tuple(x.mean(axis=(0, 2, 3)).tolist()), tuple(x.std(axis=(0, 2, 3), ddof=1).clip(min=1e-8).tolist())
 
 
 def cifar_streaming_splits(

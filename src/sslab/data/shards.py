@@ -179,6 +179,9 @@ class ShardSource:
     def with_augment(self, augment: ItemAugment) -> ShardSource:
         return replace(self, augment=augment)
 
+    def subset(self, index: np.ndarray) -> ShardSource:
+        return replace(self, rows=self.rows[index])
+
 
 def shard_plan(num_shards: int, epoch: int, seed: int, rank: int, world: int, worker: int, workers: int) -> list[int]:
     """Shards read by (rank, worker) in ``epoch``: slot rank·K + worker of the permuted order, stride W·K."""

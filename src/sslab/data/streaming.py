@@ -137,15 +137,16 @@ def standardize(x: np.ndarray, mean: tuple[float, ...] | None, std: tuple[float,
     return (t - m) / s
 
 
-def channel_stats(source: FolderSource, count: int = STATS_IMAGES) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (unbiased) std over the pixels of ``count`` evenly spaced images."""
-    plain = replace(source, augment=resize_only(source.augment.size), mean=None, std=None)
+def channel_stats(source: ImageSource, count: int = STATS_IMAGES) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (unbiased) std over the pixels of ``count`` evenly spaced images of
+    ``source``'s deterministic view (any source dataclass with ``augment``, ``mean`` and ``std``)."""
+    plain = replace(source, augment=resize_only(source.image_shape[-1]), mean=None, std=None)  # type: ignore[type-var]
     picks = np.unique(np.linspace(0, len(plain) - 1, num=min(count, len(plain))).round().astype(np.int64))
-    total = np.zeros(plain.channels, dtype=np.float64)
-    squares = np.zeros(plain.channels, dtype=np.float64)
+    total = np.zeros(plain.image_shape[0], dtype=np.float64)
+    squares = np.zeros_like(total)
     n = 0
     for i in picks:
-        x = plain.raw(int(i)).astype(np.float64)
+        x = plain.item(int(i)).numpy().astype(np.float64)
         total += x.sum(axis=(1, 2))
         squares += (x**2).sum(axis=(1, 2))
         n += x.shape[1] * x.shape[2]

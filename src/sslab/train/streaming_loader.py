@@ -99,6 +99,14 @@ def num_items(data: Data) -> int:
     return int(data.shape[0]) if isinstance(data, torch.Tensor) else len(data)
 
 
+def preview(data: Data, count: int = 16) -> torch.Tensor:
+    """The first ``count`` images as a tensor (the tensor itself when in memory): for the
+    reconstruction grid, which only needs a few fixed images."""
+    if isinstance(data, torch.Tensor):
+        return data
+    return torch.stack([data.item(i) for i in range(min(count, len(data)))])
+
+
 @torch.no_grad()
 def source_features(
     encoder: torch.nn.Module, source: ImageSource, batch_size: int = 256, workers: int = 2, limit: int | None = None
