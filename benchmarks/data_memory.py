@@ -2,8 +2,9 @@
 
 1. Peak RSS against dataset size. For each size (default 10k, 20k, 40k JPEGs at 96×96, i.e.
    1.1, 2.2 and 4.4 GB as float32) run ``sslab train mae --stream --workers 2 --max-steps S``
-   (cpu-tiny ViT, patch 16, batch 64) on a synthetic image folder and sample the RSS of the whole process tree (trainer +
-   DataLoader workers) every 0.2 s. Streaming memory must not grow with the dataset.
+   (cpu-tiny ViT, patch 16, batch 64) on a synthetic image folder and sample the RSS of the
+   whole process tree (trainer + DataLoader workers) every 0.2 s. Streaming memory must not
+   grow with the dataset.
 2. Pipeline supply: decoded-and-augmented images/s of one worker (one process, no DataLoader)
    at 96 (from 96×96 JPEGs, as STL-10) and 224 (from 320×320 JPEGs, about an ImageNet photo),
    with the MAE and the SimCLR augmentations.
@@ -58,7 +59,7 @@ def train_peak_rss(folder: Path, steps: int, workers: int) -> tuple[float, float
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "sslab", "train", "mae", "--dataset", "imagefolder", "--data-dir", str(folder),
                "--stream", "--workers", str(workers), "--max-steps", str(steps), "--image-size", "96",
-               "--patch", "16", "--batch-size", "64", "--epochs", "1", "--eval-every", "0", "--eval-limit", "512",
+               "--patch", "16", "--batch-size", "64", "--epochs", "10", "--eval-every", "0", "--eval-limit", "512",
                "--device", "cpu", "--out", out]
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
