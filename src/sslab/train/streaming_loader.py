@@ -8,7 +8,9 @@ the batch sampler hands (epoch, index) pairs to ``DataLoader`` workers, which de
 augment each sample with a generator seeded by (seed, epoch, index); batches, and hence a
 resumed run, therefore depend neither on the number of workers nor on the number of ranks.
 
-On CUDA the loader pins memory and copies without blocking; workers persist across epochs.
+On CUDA the loader pins memory, copies without blocking and keeps its workers across epochs;
+on the CPU the workers of an epoch end with it (or when the run stops inside it), so they never
+outlive training into the evaluation.
 """
 
 from __future__ import annotations
@@ -72,13 +74,14 @@ class BatchStream:
         self.data, self.sampler, self.device = data, sampler, device
         self.loader: DataLoader | None = None
         if not isinstance(data, torch.Tensor):
+            cuda = device.type == "cuda"
             self.batches = EpochBatchSampler(sampler)
             self.loader = DataLoader(
                 SourceItems(data),
                 batch_sampler=self.batches,
                 num_workers=workers,
-                pin_memory=device.type == "cuda",
-                persistent_workers=workers > 0,
+                pin_memory=cuda,
+                persistent_workers=cuda and workers > 0,
                 prefetch_factor=prefetch if workers > 0 else None,
             )
 
@@ -91,8 +94,13 @@ class BatchStream:
                 yield self.data[self.sampler.batch(i)].to(self.device, non_blocking=True)
             return
         self.batches.start(epoch, first)
-        for batch in self.loader:
-            yield batch.to(self.device, non_blocking=True)
+        it = iter(self.loader)
+        try:
+            for batch in it:
+                yield batch.to(self.device, non_blocking=True)
+        finally:
+            if not self.loader.persistent_workers:
+                del it  # the iterator's finaliser stops its worker processes now, not at exit
 
 
 def num_items(data: Data) -> int:
