@@ -84,8 +84,10 @@ def test_launch_maps_onto_torchrun_rendezvous_options() -> None:
         (["--nnodes", "2"], "needs --rdzv-endpoint"),
         (["--nnodes", "2", "--rdzv-endpoint", "nohost"], "use HOST:PORT"),
         (["--nnodes", "2", "--master-addr", "h", "--node-rank", "2"], "--node-rank=2"),
-        (["--stream"], "--stream reads"),
-        (["--stream", "--dataset", "imagefolder", "--augment", "blur", "--data-dir", "."], "unknown augmentation"),
+        (["--stream"], "bad value --dataset=digits: use imagefolder"),
+        (["--stream", "--dataset", "imagefolder", "--augment", "blur", "--data-dir", "."], "--augment=blur: use none"),
+        (["--stream", "--dataset", "imagefolder", "--workers", "-1", "--data-dir", "."], "--workers=-1"),
+        (["--max-steps", "0"], "--max-steps=0"),
     ],
 )
 def test_bad_launch_and_stream_options_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:

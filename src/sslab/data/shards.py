@@ -40,11 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import IterableDataset, get_worker_info
 
 from sslab.data.item_augment import ItemAugment, item_rng, resize_only
-from sslab.data.streaming import scan_folder, standardize
+from sslab.data.streaming import decode, scan_folder, standardize
 from sslab.errors import ConfigError, DataError, OutputError
 
 FORMAT = "sslab-shards/1"
@@ -123,14 +122,6 @@ def read_index(out: Path) -> tuple[dict, np.ndarray]:
     return index, rows
 
 
-def _decode(data: bytes, channels: int, where: str) -> Image.Image:
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot decode {where} ({type(exc).__name__}); the shard is corrupt, rewrite it") from None
-
-
 @dataclass(frozen=True)
 class ShardSource:
     """Random access to sharded samples; same item contract as the folder source."""
@@ -173,7 +164,7 @@ class ShardSource:
         return data
 
     def item(self, index: int, epoch: int = 0) -> torch.Tensor:
-        img = _decode(self.image_bytes(index), self.channels, f"sample {index} of {self.root}")
+        img = decode(f"sample {index} of {self.root}", self.channels, self.image_bytes(index))
         return standardize(self.augment(img, item_rng(self.seed, epoch, int(index))), self.mean, self.std)
 
     def with_augment(self, augment: ItemAugment) -> ShardSource:

@@ -21,17 +21,19 @@ train images (the whole split when smaller), since a pass over 10⁵ files is wh
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from sslab.data.dataset import stratified_split
-from sslab.data.imagefolder import EXTENSIONS, LAYOUT
+from sslab.data.imagefolder import EXTENSIONS, LAYOUT, MAX_IMAGE_PIXELS
 from sslab.data.item_augment import ItemAugment, item_rng, named_augment, resize_only
 from sslab.errors import DataError
 
@@ -78,13 +80,24 @@ def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[np.ndarra
     return np.array(files), np.array(labels, dtype=np.int64), names
 
 
-def decode(path: str | bytes, channels: int) -> Image.Image:
-    """Open and decode one image file as RGB (or L); a bad file is a one-line DataError."""
+def decode(path: str | bytes, channels: int, data: bytes | None = None) -> Image.Image:
+    """Decode one image (the file ``path``, or ``data`` read from it) as RGB (or L), with the
+    in-memory loader's guards: more than ``MAX_IMAGE_PIXELS`` (a decompression bomb) or any
+    decoder failure is a one-line DataError."""
+    shown = os.fsdecode(path)
     try:
-        with Image.open(os.fsdecode(path)) as img:
-            return img.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        shown = os.fsdecode(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data) if data is not None else shown) as img:  # the header only
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise DataError(f"image {shown} has {img.width * img.height:,} pixels, more than the "
+                                    f"{MAX_IMAGE_PIXELS:,} allowed: a decompression bomb or a huge image; remove it")
+                return img.convert("L" if channels == 1 else "RGB")
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"image {shown} has too many pixels: a decompression bomb or a huge image; remove it") from None
+    except Exception as exc:  # an untrusted file may break a decoder in any way
         raise DataError(f"cannot decode image {shown} ({type(exc).__name__}): corrupt or not an image") from None
 
 
