@@ -2,7 +2,7 @@
 
 1. Peak RSS against dataset size. For each size (default 10k, 20k, 40k JPEGs at 96×96, i.e.
    1.1, 2.2 and 4.4 GB as float32) run ``sslab train mae --stream --workers 2 --max-steps S``
-   (cpu-tiny ViT, patch 16, batch 64) on a synthetic image folder and sample the RSS of the
+   (cpu-tiny ViT, patch 16, batch 32) on a synthetic image folder and sample the RSS of the
    whole process tree (trainer + DataLoader workers) every 0.2 s. Streaming memory must not
    grow with the dataset.
 2. Pipeline supply: decoded-and-augmented images/s of one worker (one process, no DataLoader)
@@ -13,7 +13,7 @@
    on CUDA when present, else estimated as analytic FLOPs / ``--gpu-tflops`` effective FLOP/s),
    and the ratio supply/demand per worker, i.e. how many workers keep the step fed.
 
-    python benchmarks/data_memory.py [--sizes 10000,20000,40000] [--steps 300] [--cache /tmp]
+    python benchmarks/data_memory.py [--sizes 10000,20000,40000] [--steps 200] [--cache /tmp]
 """
 
 from __future__ import annotations
@@ -54,13 +54,13 @@ def subset_folder(base: Path, images: int, cache: Path) -> Path:
     return out
 
 
-def train_peak_rss(folder: Path, steps: int, workers: int) -> tuple[float, float]:
+def train_peak_rss(folder: Path, steps: int, workers: int, batch: int = 32) -> tuple[float, float]:
     """(peak tree RSS in bytes, seconds) of a streaming MAE run of ``steps`` steps on ``folder``."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "sslab", "train", "mae", "--dataset", "imagefolder", "--data-dir", str(folder),
                "--stream", "--workers", str(workers), "--max-steps", str(steps), "--image-size", "96",
-               "--patch", "16", "--batch-size", "64", "--epochs", "10", "--eval-every", "0", "--eval-limit", "512",
-               "--device", "cpu", "--out", out]
+               "--patch", "16", "--batch-size", str(batch), "--epochs", "10", "--eval-every", "0",
+               "--eval-limit", "512", "--device", "cpu", "--out", out]
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         code, peak = wait_and_sample(proc)
@@ -125,7 +125,7 @@ def full_demand(gpu_tflops: float) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,20000,40000")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--items", type=int, default=400, help="items timed per throughput measurement")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
