@@ -130,7 +130,10 @@ def test_recipe_quick_variants_run_on_tiny_folders_in_the_true_layout(tmp_path: 
     common = ["--preset", "cpu-tiny", "--image-size", "32", "--patch", "16", "--batch-size", "8", "--epochs", "1",
               "--eval-every", "0", "--device", "cpu", "--stream", "--workers", "1"]
     _cli(["train", "umae", "--dataset", "imagefolder", "--data-dir", str(imnet), *common, "--out", str(tmp_path / "u")])
-    assert json.loads((tmp_path / "u" / "metrics.json").read_text())["steps"] == 2  # 20 train images // 8
+    metrics = json.loads((tmp_path / "u" / "metrics.json").read_text())
+    assert metrics["steps"] == 2  # 20 train images // 8
+    again = CliRunner().invoke(app, ["eval", str(tmp_path / "u"), "--data-dir", str(imnet)])
+    assert again.exit_code == 0 and json.loads(again.output)["knn"] == pytest.approx(metrics["knn"])
     _cli(["data", "shard", str(imnet), str(tmp_path / "in100-shards"), "--shard-size", "5"])
     _cli(["train", "mae", "--dataset", "shards", "--data-dir", str(tmp_path / "in100-shards"), *common,
           "--out", str(tmp_path / "s")])

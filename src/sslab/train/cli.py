@@ -314,8 +314,17 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
 
     ck, model = load_run(run_dir)
     run = ck["config"]["run"]
-    splits = load_dataset(run.get("dataset", "digits"), data_dir, model.encoder.cfg.image_size).standardized()
-    linear, knn, _ = evaluate_encoder(model.encoder, splits)
+    size = model.encoder.cfg.image_size
+    if run.get("stream"):  # a streamed run is evaluated through the workers too
+        from sslab.train.stream_run import training_data
+
+        if finetune_epochs:
+            raise ConfigError("--finetune-epochs needs the dataset in memory; a --stream run is probed only: drop it")
+        data = training_data(run["dataset"], data_dir, size, stream=True, augment=run.get("augment", "mae"))
+        linear, knn = data.final(model.encoder)
+    else:
+        splits = load_dataset(run.get("dataset", "digits"), data_dir, size).standardized()
+        linear, knn, _ = evaluate_encoder(model.encoder, splits)
     result = {"epoch": ck["epoch"], "linear": linear, "knn": knn}
     if finetune_epochs:
         s = splits
