@@ -2,7 +2,7 @@
 
 1. Peak RSS against dataset size. For each size (default 10k, 20k, 40k JPEGs at 96×96, i.e.
    1.1, 2.2 and 4.4 GB as float32) run ``sslab train mae --stream --workers 2 --max-steps S``
-   (cpu-tiny ViT, patch 16, batch 32) on a synthetic image folder and sample the RSS of the
+   (cpu-tiny ViT, patch 16, batch 16) on a synthetic image folder and sample the RSS of the
    whole process tree (trainer + DataLoader workers) every 0.2 s. Streaming memory must not
    grow with the dataset.
 2. Pipeline supply: decoded-and-augmented images/s of one worker (one process, no DataLoader)
@@ -13,7 +13,7 @@
    on CUDA when present, else estimated as analytic FLOPs / ``--gpu-tflops`` effective FLOP/s),
    and the ratio supply/demand per worker, i.e. how many workers keep the step fed.
 
-    python benchmarks/data_memory.py [--sizes 10000,20000,40000] [--steps 200] [--cache /tmp]
+    python benchmarks/data_memory.py [--sizes 10000,20000,40000] [--steps 60] [--steps-largest 200]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def subset_folder(base: Path, images: int, cache: Path) -> Path:
     return out
 
 
-def train_peak_rss(folder: Path, steps: int, workers: int, batch: int = 32) -> tuple[float, float]:
+def train_peak_rss(folder: Path, steps: int, workers: int, batch: int = 16) -> tuple[float, float]:
     """(peak tree RSS in bytes, seconds) of a streaming MAE run of ``steps`` steps on ``folder``."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "sslab", "train", "mae", "--dataset", "imagefolder", "--data-dir", str(folder),
@@ -125,7 +125,8 @@ def full_demand(gpu_tflops: float) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,20000,40000")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=60, help="training steps per size (RSS plateaus early)")
+    parser.add_argument("--steps-largest", type=int, default=200, help="training steps at the largest size")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--items", type=int, default=400, help="items timed per throughput measurement")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
@@ -135,12 +136,14 @@ def main() -> None:
     args = parser.parse_args()
     base = write_synthetic_folder(args.cache / "sslab-synth-96-40k", BASE_IMAGES, 96, CLASSES)
     big = write_synthetic_folder(args.cache / "sslab-synth-320-400", 400, 320, 4)
-    print(f"[data_memory] {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"[data_memory] {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     if not args.skip_memory:
-        print("images  float32 GB  peak RSS GB (trainer + workers)  seconds")
-        for n in (int(s) for s in args.sizes.split(",")):
-            peak, secs = train_peak_rss(subset_folder(base, n, args.cache), args.steps, args.workers)
-            print(f"{n:6d}  {n * 3 * 96 * 96 * 4 / GB:10.2f}  {peak / GB:30.3f}  {secs:7.0f}")
+        print("images  float32 GB  peak RSS GB (trainer + workers)  steps  seconds", flush=True)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        for n in sizes:
+            steps = args.steps_largest if n == max(sizes) else args.steps
+            peak, secs = train_peak_rss(subset_folder(base, n, args.cache), steps, args.workers)
+            print(f"{n:6d}  {n * 3 * 96 * 96 * 4 / GB:10.2f}  {peak / GB:30.3f}  {steps:5d}  {secs:7.0f}", flush=True)
     rates = {}
     for size, folder in ((96, base), (224, big)):
         for aug in ("mae", "simclr"):
