@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sslab.data.streaming import ImageSource
+from sslab.errors import DataError
 from sslab.train.sampler import GlobalBatchSampler
 
 Data = torch.Tensor | ImageSource
@@ -122,6 +123,8 @@ def source_features(
     """(features, labels) of the encoder's pooled representation of ``source`` items (epoch 0),
     in order; ``limit`` takes that many evenly spaced items instead of all."""
     n = len(source)
+    if n == 0:
+        raise DataError(f"{source.name}: a split for the probes is empty; the dataset has too few images per class")
     picks = np.arange(n) if limit is None or limit >= n else np.linspace(0, n - 1, limit).round().astype(np.int64)
     chunks = [[(0, int(i)) for i in picks[s : s + batch_size]] for s in range(0, len(picks), batch_size)]
     loader = DataLoader(SourceItems(source), batch_sampler=chunks, num_workers=workers)
