@@ -369,6 +369,7 @@ def train(
             if run.run_epoch(model, autocast, epoch, stop_after_steps) is None:
                 return run.state
     finally:
+        run.stream.close()  # the data workers stop now, not at interpreter exit
         if run.writer is not None:
             run.writer.close()  # flushed before a worker's hard exit, also when stopped early
     method.eval()

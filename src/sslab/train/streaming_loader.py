@@ -15,7 +15,7 @@ outlive training into the evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 import torch
@@ -74,6 +74,7 @@ class BatchStream:
     ) -> None:
         self.data, self.sampler, self.device = data, sampler, device
         self.loader: DataLoader | None = None
+        self._current: Generator[torch.Tensor, None, None] | None = None
         if not isinstance(data, torch.Tensor):
             cuda = device.type == "cuda"
             self.batches = EpochBatchSampler(sampler)
@@ -87,6 +88,18 @@ class BatchStream:
             )
 
     def epoch(self, epoch: int, first: int = 0) -> Iterator[torch.Tensor]:
+        """This rank's batches of ``epoch`` from global batch ``first`` on (ends the previous epoch's)."""
+        self.close()
+        self._current = self._batches(epoch, first)
+        return self._current
+
+    def close(self) -> None:
+        """End the current epoch's iterator, and with it the workers it started (CPU)."""
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+
+    def _batches(self, epoch: int, first: int) -> Generator[torch.Tensor, None, None]:
         if self.loader is None:
             assert isinstance(self.data, torch.Tensor)
             if self.sampler.epoch != epoch:
