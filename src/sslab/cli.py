@@ -530,9 +530,10 @@ _attach_training_commands(app, user_errors)
 
 
 def _attach_data_commands() -> None:
-    from sslab.data_cli import data_app, show_dataset
+    from sslab.data_cli import data_app, shard_dataset, show_dataset
 
     data_app.command("show")(user_errors(show_dataset))
+    data_app.command("shard")(user_errors(shard_dataset))
     app.add_typer(data_app, name="data")
 
 

@@ -51,3 +51,21 @@ def show_dataset(
     splits = load_dataset(name, data_dir)
     path = save_sample_grid(getattr(splits, split), out or Path("runs") / "data" / f"{name}.png", per_class)
     typer.echo(str(path))
+
+
+def shard_dataset(
+    folder: Annotated[Path, typer.Argument(help="Image folder: root/<class>/* or root/{train,val}/<class>/*.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the shards and their index.")],
+    shard_size: Annotated[int, typer.Option(help="Samples per tar shard.")] = 1000,
+) -> None:
+    """Write WebDataset-style tar shards and an index (layout: docs/scaling.md, sslab.data.shards).
+
+    Example: sslab data shard /data/imagenet100 /data/imagenet100-shards --shard-size 1000
+    """
+    from sslab.data.shards import read_index, write_shards
+
+    written = write_shards(folder, out, shard_size)
+    parts = [written / p for p in ("train", "val", "test") if (written / p / "index.json").is_file()] or [written]
+    for part in parts:
+        index, _ = read_index(part)
+        typer.echo(f"{part}: {index['samples']} samples in {len(index['shards'])} shards")

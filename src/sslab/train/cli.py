@@ -2,14 +2,14 @@
 
 ``sslab train`` runs data-parallel when started by torchrun (``torchrun --nproc-per-node N
 -m sslab train ...``) or with ``--nproc N``, which re-launches itself through
-``torch.distributed.run --standalone`` on this machine."""
+``torch.distributed.run`` (one machine, or several with ``--nnodes``: :mod:`sslab.train.launch`).
+``--stream`` reads big datasets per item in DataLoader workers (:mod:`sslab.train.stream_run`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,6 +55,18 @@ NprocOpt = Annotated[int, typer.Option(help="Data-parallel processes on this mac
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast).")]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model parts.")]
+MaxStepsOpt = Annotated[int | None, typer.Option(help="Stop after this many steps, with a checkpoint (resumable).")]
+StreamOpt = Annotated[bool, typer.Option("--stream", help="Decode per item in DataLoader workers (big datasets; "
+                                         "imagefolder, cifar10, cifar100, stl10, shards).")]
+WorkersOpt = Annotated[int, typer.Option(help="--stream: DataLoader worker processes (0: decode in process).")]
+AugmentOpt = Annotated[str, typer.Option(help="--stream: per-sample view, mae (crop + flip), simclr or none.")]
+EvalLimitOpt = Annotated[int, typer.Option(help="--stream: images per split behind the probes (0: all).")]
+NnodesOpt = Annotated[int, typer.Option(help="Machines (torchrun multi-node; with --rdzv-endpoint or --master-addr).")]
+NodeRankOpt = Annotated[int, typer.Option(help="This machine's rank, 0..nnodes-1 (static rendezvous).")]
+MasterAddrOpt = Annotated[str | None, typer.Option(help="Static rendezvous: host of node rank 0.")]
+MasterPortOpt = Annotated[int, typer.Option(help="Static rendezvous: port on --master-addr.")]
+RdzvEndpointOpt = Annotated[str | None, typer.Option(help="c10d rendezvous HOST:PORT (same on every machine).")]
+RdzvIdOpt = Annotated[str, typer.Option(help="c10d rendezvous job id (same on every machine).")]
 
 
 def train_command(
@@ -82,6 +94,17 @@ def train_command(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
     compile: CompileOpt = False,
+    max_steps: MaxStepsOpt = None,
+    stream: StreamOpt = False,
+    workers: WorkersOpt = 2,
+    augment: AugmentOpt = "mae",
+    eval_limit: EvalLimitOpt = 5000,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    master_addr: MasterAddrOpt = None,
+    master_port: MasterPortOpt = 29500,
+    rdzv_endpoint: RdzvEndpointOpt = None,
+    rdzv_id: RdzvIdOpt = "sslab",
 ) -> None:
     """Pre-train one method; checkpoints, TensorBoard logs and final metrics go to OUT.
 
@@ -97,6 +120,10 @@ def train_command(
 
       torchrun --nproc-per-node 8 -m sslab train mae --device cuda --precision bf16
 
+      sslab train mae --dataset imagefolder --data-dir IN100 --stream --workers 8 --image-size 224 --patch 16
+
+      sslab train mae --nnodes 2 --nproc 8 --rdzv-endpoint node0:29400 ...  (the same on both machines)
+
       tensorboard --logdir runs/train
 
     --batch-size is the global batch, split evenly over the processes.
@@ -106,9 +133,9 @@ def train_command(
 
     opts = TrainOptions(**{k: v for k, v in ctx.params.items()})
     validate(opts)
-    if opts.nproc > 1 and not launched_by_torchrun():
+    if opts.launch().needs_launcher and not launched_by_torchrun():
         check_run_dir(opts.out, opts.resume)  # the workers' rank 0 claims it; refuse early and cleanly
-        raise typer.Exit(relaunch_with_torchrun(ctx, opts.nproc))
+        raise typer.Exit(relaunch_with_torchrun(ctx, opts.launch()))
     run_train_process(opts)
 
 
@@ -141,49 +168,49 @@ def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
     """Load the data, pre-train (resuming if asked), then evaluate on rank 0 into metrics.json."""
     import torch
 
-    from sslab.data import load_dataset
     from sslab.methods import build_method
     from sslab.models import vit_config
     from sslab.train.loop import train as run_training
-    from sslab.train.pipeline import online_knn
+    from sslab.train.stream_run import training_data
 
-    splits = load_dataset(opts.dataset, opts.data_dir, opts.image_size).standardized()
-    channels = splits.train.image_shape[0]
-    vit = vit_config(opts.preset, image_size=opts.image_size, patch=opts.patch, channels=channels)
+    data = training_data(opts.dataset, opts.data_dir, opts.image_size, opts.seed, stream=opts.stream,
+                         augment=opts.augment, workers=opts.workers, eval_limit=opts.eval_limit)
+    vit = vit_config(opts.preset, image_size=opts.image_size, patch=opts.patch, channels=data.channels)
     kwargs = opts.method_kwargs()
     cfg = opts.train_config()
     torch.manual_seed(opts.seed)
     model = build_method(opts.method, vit, **kwargs)
-    run_config = {"method": opts.method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": opts.dataset}
+    run_config = {"method": opts.method, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": opts.dataset,
+                  **({"stream": True, "augment": opts.augment} if opts.stream else {})}
     opts.out.mkdir(parents=True, exist_ok=True)
     with live(enabled=world.is_main):
         state = run_training(
-            model, splits.train.images, cfg, opts.out, resume=opts.resume, run_config=run_config,
-            evaluate=online_knn(splits),
+            model, data.train, cfg, opts.out, resume=opts.resume, run_config=run_config,
+            evaluate=data.online, stop_after_steps=opts.max_steps, workers=opts.workers,
         )
     if world.is_main:
-        write_metrics(opts, model, splits, state.epoch, world.size, dev)
+        write_metrics(opts, model, data, state, world.size, dev)
 
 
-def write_metrics(opts: TrainOptions, model: Any, splits: Any, epochs: int, world_size: int, dev: Any) -> None:
-    """Linear probe and kNN of the trained encoder → OUT/metrics.json (and one console line)."""
+def write_metrics(opts: TrainOptions, model: Any, data: Any, state: Any, world_size: int, dev: Any) -> None:
+    """Linear probe and kNN of the trained encoder (``data.final``) → OUT/metrics.json and one line."""
     from sslab.io import atomic_write_json
-    from sslab.train.pipeline import evaluate_encoder
 
-    linear, knn, _ = evaluate_encoder(model.encoder, splits, opts.seed)
+    linear, knn = data.final(model.encoder)
     metrics = {
-        "method": opts.method, "epochs": epochs, "linear": linear, "knn": knn, "seed": opts.seed,
+        "method": opts.method, "epochs": state.epoch, "steps": state.step, "linear": linear, "knn": knn,
+        "seed": opts.seed,
         "world_size": world_size, "device": str(dev), "precision": opts.precision,
     }
     atomic_write_json(opts.out / "metrics.json", metrics)
     if (opts.out / "tensorboard").is_dir():  # the trainer's TensorBoard run: add hparams and the projector
         from sslab.train import artifacts
 
-        hparams = {"method": opts.method, **opts.method_kwargs(), "epochs": epochs, "lr": opts.lr,
+        hparams = {"method": opts.method, **opts.method_kwargs(), "epochs": state.epoch, "lr": opts.lr,
                    "batch_size": opts.batch_size, "seed": opts.seed, "dataset": opts.dataset}
-        t = splits.test
+        images, labels = data.projector()  # the test split (a bounded sample of it when streamed)
         artifacts.run_end(opts.out / "tensorboard", hparams, {"linear": linear, "knn": knn}, model.encoder,
-                          t.images, t.labels, step=epochs)
+                          images, labels, step=state.epoch)
     emit(f"{opts.method}: linear {linear:.4f}  kNN {knn:.4f}  ({world_size} × {dev}) → {opts.out}", markup=False)
 
 
@@ -205,11 +232,13 @@ def worker_exit_code(exc: BaseException) -> int:
 
 
 def torchrun_args(ctx: typer.Context) -> list[str]:
-    """The command line of this `sslab train` call, without --nproc."""
+    """The command line of this `sslab train` call, without the launch options (--nproc, --nnodes, ...)."""
+    from sslab.train.launch import LAUNCH_OPTIONS
+
     args: list[str] = []
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if param.name == "nproc" or value is None:
+        if param.name in LAUNCH_OPTIONS or value is None:
             continue
         if param.param_type_name == "argument":
             args.insert(0, str(value))
@@ -220,8 +249,9 @@ def torchrun_args(ctx: typer.Context) -> list[str]:
     return args
 
 
-def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
-    """Run this same `sslab train` command under torchrun with ``nproc`` local workers.
+def relaunch_with_torchrun(ctx: typer.Context, launch: Any) -> int:
+    """Run this same `sslab train` command under torchrun (a :class:`sslab.train.launch.Launch`:
+    one machine, or this machine's part of a multi-node rendezvous).
 
     No orphans: SIGINT, SIGTERM and SIGHUP sent to this launcher are forwarded to torchrun (which
     stops its workers), torchrun receives SIGTERM if this launcher dies in any other way
@@ -231,9 +261,9 @@ def relaunch_with_torchrun(ctx: typer.Context, nproc: int) -> int:
     from sslab.distributed import die_with_parent
 
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    console.print(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m sslab train …")
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.nproc)))
+    cmd = launch.torchrun()
+    console.print(f"launching {launch.nproc} processes: torchrun {' '.join(cmd[3:])} -m sslab train …")
     proc = subprocess.Popen(  # own session: a terminal Ctrl-C reaches torchrun once, through forward()
         [*cmd, "-m", "sslab", "train", *torchrun_args(ctx)], env=env, preexec_fn=die_with_parent,
         start_new_session=True,
@@ -284,8 +314,17 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
 
     ck, model = load_run(run_dir)
     run = ck["config"]["run"]
-    splits = load_dataset(run.get("dataset", "digits"), data_dir, model.encoder.cfg.image_size).standardized()
-    linear, knn, _ = evaluate_encoder(model.encoder, splits)
+    size = model.encoder.cfg.image_size
+    if run.get("stream"):  # a streamed run is evaluated through the workers too
+        from sslab.train.stream_run import training_data
+
+        if finetune_epochs:
+            raise ConfigError("--finetune-epochs needs the dataset in memory; a --stream run is probed only: drop it")
+        data = training_data(run["dataset"], data_dir, size, stream=True, augment=run.get("augment", "mae"))
+        linear, knn = data.final(model.encoder)
+    else:
+        splits = load_dataset(run.get("dataset", "digits"), data_dir, size).standardized()
+        linear, knn, _ = evaluate_encoder(model.encoder, splits)
     result = {"epoch": ck["epoch"], "linear": linear, "knn": knn}
     if finetune_epochs:
         s = splits

@@ -47,6 +47,7 @@ from sslab.progress import console, note, track
 from sslab.train import artifacts
 from sslab.train.checkpoint import CHECKPOINT, check_same_config, load_checkpoint, plain, save_checkpoint
 from sslab.train.sampler import GlobalBatchSampler, step_generator
+from sslab.train.streaming_loader import BatchStream, Data, num_items, preview
 
 
 @dataclass
@@ -129,14 +130,16 @@ STEP_DONE, STEP_SKIPPED, ROLLED_BACK = "done", "skipped", "rolled back"
 class _Run:
     """One call of :func:`train`: the model, optimiser, state and the checkpoint file."""
 
-    def __init__(self, method: nn.Module, images: torch.Tensor, cfg: TrainConfig, out_dir: Path | None,
-                 run_config: dict[str, Any] | None, evaluate: Callable[[nn.Module], dict[str, float]] | None) -> None:
+    def __init__(self, method: nn.Module, images: Data, cfg: TrainConfig, out_dir: Path | None,
+                 run_config: dict[str, Any] | None, evaluate: Callable[[nn.Module], dict[str, float]] | None,
+                 workers: int = 2) -> None:
         self.method, self.images, self.cfg, self.evaluate = method, images, cfg, evaluate
         self.world = distributed.world()
-        self.sampler = GlobalBatchSampler(images.shape[0], cfg.batch_size, cfg.seed, self.world)
+        self.sampler = GlobalBatchSampler(num_items(images), cfg.batch_size, cfg.seed, self.world)
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.device = distributed.resolve_device(cfg.device)
+        self.stream = BatchStream(images, self.sampler, self.device, workers)  # tensor rows or worker batches
         method.to(self.device)
         self.full_config = plain({"train": asdict(cfg), "run": run_config or {}})  # as stored in checkpoints
         self.opt = torch.optim.AdamW(_param_groups(method, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
@@ -230,7 +233,7 @@ class _Run:
         lr = lr_at(cfg, step, self.steps_per_epoch) * s.lr_scale
         for group in self.opt.param_groups:
             group["lr"] = lr
-        batch = self.images[self.sampler.batch(i)].to(self.device, non_blocking=True)
+        batch = next(self.batches)
         with autocast:
             self.out = model(batch, step_generator(cfg.seed, step))
         scalars = {k: v.detach().float() for k, v in self.out.items() if v.ndim == 0}
@@ -257,6 +260,7 @@ class _Run:
         s, spe = self.state, self.steps_per_epoch
         self.sampler.set_epoch(epoch)
         first = max(s.step - epoch * spe, 0)  # > 0 only when resuming mid-epoch
+        self.batches = self.stream.epoch(epoch, first)
         sums: dict[str, float] = dict(s.partial) if first else {}
         t0 = time.perf_counter()
         stop = False
@@ -300,7 +304,8 @@ class _Run:
             for k, v in record.items():
                 if k != "epoch":
                     self.writer.add_scalar(f"epoch/{k}", v, epoch + 1)
-            artifacts.epoch_end(self.writer, self.method, self.images, epoch + 1, cfg.epochs)  # MAE reconstruction grid
+            # the MAE reconstruction grid
+            artifacts.epoch_end(self.writer, self.method, preview(self.images), epoch + 1, cfg.epochs)
         due = s.epoch % cfg.checkpoint_every == 0 or s.epoch == cfg.epochs
         if due:
             self.checkpoint()
@@ -309,7 +314,7 @@ class _Run:
 
 def train(
     method: nn.Module,
-    images: torch.Tensor,
+    images: Data,
     cfg: TrainConfig,
     out_dir: Path | None = None,
     *,
@@ -317,14 +322,16 @@ def train(
     run_config: dict[str, Any] | None = None,
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     stop_after_steps: int | None = None,
+    workers: int = 2,
 ) -> TrainState:
-    """Pre-train ``method`` on ``images`` (N, C, H, W); returns the final state.
+    """Pre-train ``method`` on ``images`` (N, C, H, W) — a tensor, or a streaming source read by
+    ``workers`` DataLoader processes (:mod:`sslab.train.streaming_loader`); returns the final state.
 
     ``run_config`` (method + data settings) is stored in checkpoints and compared on resume.
     ``evaluate(method)`` is called every ``cfg.eval_every`` epochs (online probe).
     ``stop_after_steps`` ends the call early (tests of resume).
     """
-    run = _Run(method, images, cfg, out_dir, run_config, evaluate)
+    run = _Run(method, images, cfg, out_dir, run_config, evaluate, workers)
     world, ckpt_path = run.world, run.ckpt_path
     if ckpt_path is not None and world.is_main:
         for stale in ckpt_path.parent.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
@@ -362,6 +369,7 @@ def train(
             if run.run_epoch(model, autocast, epoch, stop_after_steps) is None:
                 return run.state
     finally:
+        run.stream.close()  # the data workers stop now, not at interpreter exit
         if run.writer is not None:
             run.writer.close()  # flushed before a worker's hard exit, also when stopped early
     method.eval()

@@ -48,6 +48,23 @@ class TrainOptions:
     device: str = "auto"
     precision: str = "fp32"
     compile: bool = False
+    max_steps: int | None = None
+    stream: bool = False
+    workers: int = 2
+    augment: str = "mae"
+    eval_limit: int = 5000
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str | None = None
+    master_port: int = 29500
+    rdzv_endpoint: str | None = None
+    rdzv_id: str = "sslab"
+
+    def launch(self):  # -> sslab.train.launch.Launch
+        from sslab.train.launch import Launch
+
+        return Launch(self.nproc, self.nnodes, self.node_rank, self.master_addr, self.master_port,
+                      self.rdzv_endpoint, self.rdzv_id)
 
     def method_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`sslab.methods.build_method` (recorded in the run config)."""
@@ -108,7 +125,18 @@ def validate(opts: TrainOptions) -> None:
 
     if opts.method not in METHODS:
         raise ConfigError(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
-    _choice("dataset", opts.dataset, DATASETS)
+    from sslab.data.item_augment import AUGMENTS
+    from sslab.train.stream_run import STREAMING
+
+    if opts.stream:
+        _choice("dataset", opts.dataset, STREAMING)
+        _choice("augment", opts.augment, AUGMENTS)
+        _integer("workers", opts.workers, 0, 256, 2)
+        _integer("eval-limit", opts.eval_limit, 0, 10**9, 5000)
+    else:
+        _choice("dataset", opts.dataset, DATASETS)
+    if opts.max_steps is not None:
+        _integer("max-steps", opts.max_steps, 1, 10**9, 300)
     if opts.data_dir is not None and not Path(opts.data_dir).is_dir():
         _fail("data-dir", str(opts.data_dir), "not a directory; give the folder that holds the dataset's files")
     _choice("preset", opts.preset, list(PRESETS))
@@ -119,10 +147,13 @@ def validate(opts: TrainOptions) -> None:
               f"per side, e.g. --image-size {4 * opts.patch}")
     _integer("epochs", opts.epochs, 1, 100_000, 50)
     _integer("nproc", opts.nproc, 1, 4096, 2)
+    _integer("nnodes", opts.nnodes, 1, 4096, 2)
     _integer("batch-size", opts.batch_size, 2, 1_000_000, 128)
-    if opts.batch_size % opts.nproc:
+    processes = opts.launch().world_size  # also checks --node-rank and the rendezvous options
+    if opts.batch_size % processes:
         raise ConfigError(
             f"--batch-size {opts.batch_size} (the global batch) must be divisible by --nproc {opts.nproc}"
+            + (f" × --nnodes {opts.nnodes}" if opts.nnodes > 1 else "")
         )
     _number("lr", opts.lr, 0.0, 10.0, 1.5e-3, lo_open=True)
     if opts.method in MASKED_METHODS:
