@@ -83,7 +83,7 @@ def decide_distance(rhos: list[float], curves: list[list[float]]) -> tuple[str, 
 
 @register(
     "mask-distance",
-    paper="Zhang, Wang & Wang 2022 (Fig. 3)",
+    paper="Zhang et al. 2022 (Fig. 3)",
     claim="the intra/inter-class distance ratio of masked views falls then rises, lowest near ρ ≈ 0.7",
     config=MaskDistanceConfig,
     quick={"pairs": 1000, "draws": 4, "seeds": 3, "ratios": [round(0.1 * i, 1) for i in range(10)]},
@@ -157,7 +157,7 @@ def decide_graph(rhos: list[float], lam: list[list[float]], alpha: list[list[flo
 
 @register(
     "mask-graph",
-    paper="Zhang, Wang & Wang 2022 (Sec. 4, Thm 4.4)",
+    paper="Zhang et al. 2022 (Sec. 4, Thm 4.4)",
     claim="larger ρ raises λ_{k+1} (connectivity) and the labelling error α: the bound is best at an intermediate ρ",
     config=MaskGraphConfig,
     quick={"views": 300, "seeds": 3},
