@@ -1,6 +1,6 @@
 """Additive Gaussian noise: x' = x + σ ε, ε ~ N(0, I).
 
-Exact moments (THEORY.md §1): S = X, G = X Xᵀ + N σ² I.
+Exact moments (docs/theory/balestriero-lecun-2024-reconstruction.md, "Formulas"): S = X, G = X Xᵀ + N σ² I.
 """
 
 from __future__ import annotations
