@@ -4,8 +4,8 @@ Every patch of shape (a, b) of an H×W image is dropped (set to 0, the mean of c
 independently with probability p, the same decision for all channels of the patch;
 q = 1 − p is the keep probability. No rescaling by 1/q (the theory's convention).
 
-Exact moments (docs/theory/balestriero-lecun-2024-reconstruction.md, "Formulas"): S = q X and G = (X Xᵀ) ⊙ Q with Q_ij = q when pixels i, j
-lie in the same patch (any channel) and q² otherwise.
+Exact moments (docs/theory/balestriero-lecun-2024-reconstruction.md, "Formulas"):
+S = q X and G = (X Xᵀ) ⊙ Q with Q_ij = q when pixels i, j lie in the same patch (any channel) and q² otherwise.
 """
 
 from __future__ import annotations
