@@ -2,7 +2,8 @@
 
 A view maps a clean batch ``x`` (B, C, H, W) to a random view ``x'``. The linear theory
 (Thm 3 of Balestriero & LeCun 2024; docs/theory/balestriero-lecun-2024-reconstruction.md,
-"Formulas") needs only two moments of the view given the data matrix X ∈ R^{D×N} (columns are samples, D = C·H·W flattened C-major):
+"Formulas") needs only two moments of the view given the data matrix X ∈ R^{D×N}
+(columns are samples, D = C·H·W flattened C-major):
 
     S = E[X']        (D×N)        G = E[X' X'ᵀ] = Σ_n E[x'_n x'_nᵀ]   (D×D)
 
