@@ -18,7 +18,10 @@ from sslab.data.patches import check_patch_grid, patch_index_map, patchify, unpa
 from sslab.data.stl10 import check_stl10, load_stl10
 from sslab.errors import DataError
 
-DATASETS = ("digits", "mnist-5k", "animal-mnist", "cifar10", "cifar100", "stl10", "imagefolder", "auto")
+DATASETS = (
+    "digits", "mnist-5k", "animal-mnist", "textured", "textured-animal", "cifar10", "cifar100", "stl10",
+    "imagefolder", "auto",
+)
 
 __all__ = [
     "DATASETS",
@@ -116,6 +119,10 @@ def load_dataset(
         return digits_splits(image_size, split_seed)
     if name in PACKAGED:
         return packaged_splits(name, image_size, split_seed)
+    if name in ("textured", "textured-animal"):  # foregrounds over real photographs, γ = 1
+        from sslab.data.textured import load_textured
+
+        return load_textured("animal-mnist" if name == "textured-animal" else "mnist-5k", 1.0, image_size)
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if data_dir is None:
