@@ -1,0 +1,52 @@
+"""Methods trained on packed (foreground, background) tensors with background-perturbing views.
+
+Reconstruction with views (Van Assel et al. 2025, §3: min ‖x − D(E(x′))‖² with x′ an augmented
+view of x): :class:`ViewTargetMAE` masks and encodes the view x′ (background perturbed with
+probability α, :class:`sslab.views.background.BackgroundViews`) and scores the MAE decoder on the
+masked patches of the clean composite x. Masks are drawn before the view, so at α = 0 the run is
+the plain MAE run on the composites, step for step.
+
+Joint embedding with views: SimCLR whose two views are each background-perturbed, then cropped
+and jittered by SimCLR's own :class:`sslab.methods.Augment`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sslab.data.patches import patchify
+from sslab.errors import ConfigError
+from sslab.methods import Augment, build_method
+from sslab.methods.losses import masked_patch_mse
+from sslab.models.vit import ViTConfig, random_masking
+from sslab.views.background import BackgroundViews, then
+
+BACKGROUND_METHODS = ("mae", "simclr")
+
+
+class ViewTargetMAE(nn.Module):
+    def __init__(self, mae: nn.Module, views: BackgroundViews) -> None:
+        super().__init__()
+        self.mae = mae
+        self.encoder = mae.encoder
+        self.views = views
+
+    def forward(self, packed: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        m = self.mae
+        b, n = packed.shape[0], m.vit.num_patches
+        ids_keep, mask, ids_restore = random_masking(b, n, m.mask_ratio, generator, packed.device)
+        x_view = self.views(packed, generator)
+        tokens = m.encoder(x_view, ids_keep)
+        pred = m.decoder(tokens, ids_restore)
+        loss = masked_patch_mse(pred, patchify(self.views.clean(packed), m.vit.patch), mask, m.norm_pix_loss)
+        return {"loss": loss, "recon_loss": loss, "embedding": m.encoder.pool(tokens)}
+
+
+def build_background_method(name: str, vit: ViTConfig, views: BackgroundViews, **kwargs) -> nn.Module:
+    """``mae`` → :class:`ViewTargetMAE`; ``simclr`` → SimCLR with views ``augment ∘ background``."""
+    if name == "mae":
+        return ViewTargetMAE(build_method("mae", vit, **kwargs), views)
+    if name == "simclr":
+        return build_method("simclr", vit, augment=then(views, Augment()), **kwargs)
+    raise ConfigError(f"background views are implemented for {', '.join(BACKGROUND_METHODS)}, not {name!r}")
