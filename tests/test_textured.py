@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from sslab.data import load_dataset
+from sslab.data.catalog import save_sample_grid
 from sslab.data.textured import (
     BACKGROUND_FILES,
     GREY_LEVEL,
     SOURCE_GROUPS,
     composite,
     read_background,
-    save_sample_grid,
     skimage_data_dir,
     textured_source,
 )
@@ -94,6 +94,12 @@ def test_corrupt_or_missing_background_gives_one_line_error(tmp_path):
         composite(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), -1.0)
 
 
+def test_textured_is_a_named_dataset():
+    splits = load_dataset("textured")
+    assert splits.train.images.shape[1:] == (1, 28, 28) and splits.info["gamma"] == 1.0
+    assert len(splits.train) == 3500 and len(splits.test) == 1000
+
+
 def test_sample_grid_is_written(source, tmp_path):
-    path = save_sample_grid(source.dataset("val", 1.0), tmp_path / "grid.png", n=10)
+    path = save_sample_grid(source.dataset("val", 1.0), tmp_path / "grid.png", per_class=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

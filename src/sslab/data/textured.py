@@ -16,6 +16,7 @@ groups of source images (:data:`SOURCE_GROUPS`), so a probe cannot score by memo
 backgrounds. Each crop is a square of side s (log-uniform in [size, 3·size], capped by the
 source) at a uniform position, area-averaged to size × size. All draws come from a NumPy
 generator seeded by (seed, split); the crops do not depend on γ, so every γ uses the same images.
+``sslab data show textured`` draws its sample grid with :func:`sslab.data.catalog.save_sample_grid`.
 """
 
 from __future__ import annotations
@@ -172,34 +173,3 @@ def load_textured(
 
     fg = load_dataset(foreground, image_size=image_size or (28 if foreground == "digits" else None))
     return textured_source(fg, foreground, seed).splits(gamma)
-
-
-def save_sample_grid(dataset: ImageDataset, path: str | Path, n: int = 32, cols: int = 8) -> Path:
-    """A grid of the first ``n`` images of ``dataset`` with their labels, written atomically as PNG."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from sslab.io import atomic_write_bytes
-
-    n = min(n, len(dataset))
-    if n == 0:
-        raise DataError(f"{dataset.name} has no images to show")
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.3 * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            img = dataset.images[i].permute(1, 2, 0).squeeze(-1).numpy()
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)
-            ax.set_title(dataset.classes[int(dataset.labels[i])], fontsize=7)
-    fig.suptitle(dataset.name, fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
