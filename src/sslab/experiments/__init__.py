@@ -17,6 +17,7 @@ MODULES = (
     "ssl_compare",
     "je_vs_recon",
     "je_vs_recon_deep",
+    "attention_locality",
     "mask_ratio",
     "mask_ratio_probe",
     "vit_global_local",
