@@ -28,7 +28,12 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(load_all()))
+SLOW = {"je-vs-recon-deep", "attention-locality"}  # over 30 s on 2 cores even with the settings above
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(load_all())]
+)
 def test_experiment_quick_run_is_complete(name, tmp_path):
     run_dir, rec = run_experiment(name, quick=True, seed=0, overrides=TINY.get(name, {}), out_root=tmp_path)
     assert rec["status"] == "ok", rec.get("error")

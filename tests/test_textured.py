@@ -103,3 +103,11 @@ def test_textured_is_a_named_dataset():
 def test_sample_grid_is_written(source, tmp_path):
     path = save_sample_grid(source.dataset("val", 1.0), tmp_path / "grid.png", per_class=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_standardised_gamma_zero_equals_the_standardised_foreground(source):
+    """What lets je-vs-recon-deep corrupt the clean digits at full contrast (standardised alike)."""
+    sp = source.splits(0.0).standardized()
+    f = source.foreground
+    m, s = f.train.images.mean(), f.train.images.std()
+    assert torch.allclose(sp.test.images, (f.test.images - m) / s, atol=1e-5)

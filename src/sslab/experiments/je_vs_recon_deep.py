@@ -12,8 +12,8 @@ encoders under the same linear probe, on the same seeds:
 2. augmentation alignment α: views that replace the background with probability α (swap with
    another image's, or re-crop; :mod:`sslab.views.background`) at a small and a large γ;
 3. corruption robustness: encoders pre-trained at γ = 0, probed on clean features, scored on the
-   clean test split under Gaussian noise, blur and contrast (:mod:`sslab.eval.corruptions`),
-   as a relative accuracy drop next to the paper's ImageNet-C figures.
+   clean test digits (full contrast) under Gaussian noise, blur and contrast
+   (:mod:`sslab.eval.corruptions`), as a relative accuracy drop next to the paper's ImageNet-C figures.
 
 Claims are pre-registered below (``TEST_*``), decided on paired per-seed statistics with 95 %
 t-intervals (:mod:`sslab.stats`) and gated on learning (each trained arm must beat the
@@ -137,11 +137,13 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
         raw = source.splits(g)
         align[g] = float(alignment_curve(*linear_matrices(raw.train), cfg.k_max).mean())
         splits[g] = raw.standardized()
-    mean, std = splits[0.0].info["pixel_mean"][0], splits[0.0].info["pixel_std"][0]
-    clean_test = source.dataset("test", 0.0).images
+    # γ = 0 composites are 0.5 + 0.5 f, so standardised they equal the standardised foregrounds f: corrupt
+    # the clean digits at their full contrast (the scale ImageNet-C's severities assume), standardise with
+    # the train foregrounds' statistics, and feed the encoders exactly the clean split when uncorrupted.
+    mean, std = fg.train.images.mean().item(), fg.train.images.std().item()
     for kind in CORRUPTIONS:
         for s in cfg.severities:
-            corrupted[f"{kind}{s}"] = (corrupt(clean_test, kind, s) - mean) / std
+            corrupted[f"{kind}{s}"] = (corrupt(fg.test.images, kind, s) - mean) / std
 
     def extra(g: float) -> dict[str, torch.Tensor]:
         return corrupted if g == 0 else {}

@@ -74,12 +74,13 @@ def fit_probe(ftr: torch.Tensor, ytr: torch.Tensor, fva: torch.Tensor, yva: torc
     scaler = StandardScaler().fit(ftr.numpy())
     xtr, xva = scaler.transform(ftr.numpy()), scaler.transform(fva.numpy())
     ytr_, yva_ = ytr.numpy().astype(int), yva.numpy().astype(int)
-    best = (-1.0, cs[0])
-    for c in cs:
-        acc = float(LogisticRegression(C=c, max_iter=max_iter).fit(xtr, ytr_).score(xva, yva_))
+    best: tuple[float, LogisticRegression | None] = (-1.0, None)
+    for c in cs:  # the fit for the chosen C is kept (a refit on the same data would be identical)
+        clf = LogisticRegression(C=c, max_iter=max_iter).fit(xtr, ytr_)
+        acc = float(clf.score(xva, yva_))
         if acc > best[0]:
-            best = (acc, c)
-    return Probe(scaler, LogisticRegression(C=best[1], max_iter=max_iter).fit(xtr, ytr_), 100.0 * best[0])
+            best = (acc, clf)
+    return Probe(scaler, best[1], 100.0 * best[0])
 
 
 def encode(encoder: nn.Module | None, images: torch.Tensor) -> torch.Tensor:
