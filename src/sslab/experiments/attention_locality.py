@@ -34,7 +34,7 @@ from sslab.experiments.textured_common import (
     pretrain,
     random_init,
 )
-from sslab.methods import build_method
+from sslab.methods import build_method, method_options
 from sslab.models.vit import ViTEncoder, vit_config
 from sslab.stats import Summary, decide, gate, summarize
 
@@ -84,11 +84,11 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     table = ArmTable()
     metrics: dict[str, dict[str, list[list[float]]]] = {}  # arm → metric → per seed, per layer
     shown: dict[str, ViTEncoder] = {}
-    kw = {"mae": {"mask_ratio": cfg.mask_ratio}, "umae": {"mask_ratio": cfg.mask_ratio}}
     for seed in seeds:
         encoders = {RANDOM: random_init(vit, seed)}
         for m in cfg.methods:
-            method = pretrain(lambda m=m: build_method(m, vit, **kw.get(m, {})), splits.train.images,
+            options = method_options(m, mask_ratio=cfg.mask_ratio)
+            method = pretrain(lambda m=m, o=options: build_method(m, vit, **o), splits.train.images,
                               train_config(cfg, seed))
             encoders[m] = method.encoder.eval()
         for name, enc in encoders.items():

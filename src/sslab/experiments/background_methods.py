@@ -17,10 +17,12 @@ from torch import nn
 
 from sslab.data.patches import patchify
 from sslab.errors import ConfigError
-from sslab.methods import Augment, build_method
+from sslab.methods import build_method
 from sslab.methods.losses import masked_patch_mse
-from sslab.models.vit import ViTConfig, random_masking
+from sslab.models.vit import ViTConfig
+from sslab.views.augment import Augment
 from sslab.views.background import BackgroundViews, then
+from sslab.views.token_masks import random_masking
 
 BACKGROUND_METHODS = ("mae", "simclr")
 
@@ -39,7 +41,8 @@ class ViewTargetMAE(nn.Module):
         x_view = self.views(packed, generator)
         tokens = m.encoder(x_view, ids_keep)
         pred = m.decoder(tokens, ids_restore)
-        loss = masked_patch_mse(pred, patchify(self.views.clean(packed), m.vit.patch), mask, m.norm_pix_loss)
+        scored = mask if m.mask_ratio > 0 else torch.ones_like(mask)  # ratio 0: plain autoencoding, as MAE
+        loss = masked_patch_mse(pred, patchify(self.views.clean(packed), m.vit.patch), scored, m.norm_pix_loss)
         return {"loss": loss, "recon_loss": loss, "embedding": m.encoder.pool(tokens)}
 
 

@@ -50,7 +50,7 @@ from sslab.experiments.textured_common import (
     pretrain,
     random_init,
 )
-from sslab.methods import build_method
+from sslab.methods import build_method, method_options
 from sslab.models.vit import vit_config
 from sslab.stats import decide, gate, paired, summarize
 from sslab.theory.alignment import alignment_curve
@@ -154,15 +154,18 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
         for metric, v in pix.values[PIXELS].items():
             for _ in seeds:
                 table.add(arm(PIXELS, g), metric, v[0])
-    kw = {"mae": {"mask_ratio": cfg.mask_ratio}, "umae": {"mask_ratio": cfg.mask_ratio}}
     walls: dict[str, float] = {}
+
+    def opts(m: str) -> dict:
+        return method_options(m, mask_ratio=cfg.mask_ratio)
+
     for seed in seeds:
         tcfg = train_config(cfg, seed)
         for g in cfg.gammas:
             evaluate_into(table, arm(RANDOM, g), random_init(vit, seed), splits[g], extra(g))
             for m in cfg.methods:
                 t0 = time.perf_counter()
-                method = pretrain(lambda m=m: build_method(m, vit, **kw.get(m, {})), splits[g].train.images, tcfg)
+                method = pretrain(lambda m=m: build_method(m, vit, **opts(m)), splits[g].train.images, tcfg)
                 walls[m] = walls.get(m, 0.0) + time.perf_counter() - t0
                 evaluate_into(table, arm(m, g), method.encoder, splits[g], extra(g))
                 ctx.log.info("seed %d γ=%g %s: linear %.1f%%", seed, g, m, table.get(arm(m, g))[-1])
@@ -177,8 +180,7 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
                         continue
                     views = BackgroundViews(g, a, cfg.alpha_mode, info["pixel_mean"][0], info["pixel_std"][0])
                     t0 = time.perf_counter()
-                    method = pretrain(lambda m=m, v=views: build_background_method(m, vit, v, **kw.get(m, {})),
-                                      packed, tcfg)
+                    method = pretrain(lambda m=m, v=views: build_background_method(m, vit, v, **opts(m)), packed, tcfg)
                     walls[f"{m} α"] = walls.get(f"{m} α", 0.0) + time.perf_counter() - t0
                     evaluate_into(table, arm(m, g, a), method.encoder, splits[g])
                     ctx.log.info("seed %d γ=%g α=%g %s: linear %.1f%%", seed, g, a, m, table.get(arm(m, g, a))[-1])
