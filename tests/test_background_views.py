@@ -95,3 +95,17 @@ def test_background_simclr_trains_one_step_on_packed_images():
     assert torch.isfinite(out["loss"]) and m.encoder.patch_embed.weight.grad is not None
     with pytest.raises(ConfigError):
         build_background_method("latent", vit, BackgroundViews(gamma=1.0))
+
+
+def test_background_simclr_at_zero_strength_is_plain_simclr():
+    """Why the α = 0 arm can reuse the γ arm's SimCLR run: same views, same random draws."""
+    vit = vit_config("cpu-tiny", image_size=8, patch=2, channels=1)
+    x = packed_batch()
+    views = BackgroundViews(gamma=1.0, strength=0.0, mean=0.5, std=0.2)
+    torch.manual_seed(0)
+    wrapped = build_background_method("simclr", vit, views)
+    torch.manual_seed(0)
+    plain = build_method("simclr", vit)
+    a = wrapped(x, torch.Generator().manual_seed(5))["loss"]
+    b = plain(views.clean(x), torch.Generator().manual_seed(5))["loss"]
+    assert torch.allclose(a, b)
