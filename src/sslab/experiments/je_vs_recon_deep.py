@@ -302,16 +302,17 @@ def corruption_claim(cfg: JEDeepConfig, table: ArmTable, numbers: dict) -> Claim
 
 
 def corruption_note(cfg: JEDeepConfig, table: ArmTable) -> str:
-    rows = [f"| {m} | {table.summary(arm(m, 0.0)).text(unit='%')} | "
-            + " | ".join(f"{summarize(table.get(arm(m, 0.0), f'linear-{k}{s}')).mean:.1f}" for k in CORRUPTIONS
-                         for s in cfg.severities)
-            + f" | {summarize(relative_drops(cfg, table, m)).text(unit='%')} |" for m in [*cfg.methods, RANDOM, PIXELS]]
-    head = ("| encoder | clean | " + " | ".join(f"{k} s{s}" for k in CORRUPTIONS for s in cfg.severities)
-            + " | relative drop |")
-    sep = "|" + "---|" * (3 + len(CORRUPTIONS) * len(cfg.severities))
+    """One paragraph (the report shows notes as text): clean and corrupted accuracy, relative drop."""
+    parts = []
+    for m in [*cfg.methods, RANDOM, PIXELS]:
+        per = ", ".join(f"{k}: " + "/".join(f"{summarize(table.get(arm(m, 0.0), f'linear-{k}{s}')).mean:.1f}"
+                                               for s in cfg.severities) for k in CORRUPTIONS)
+        parts.append(f"{m}: clean {table.summary(arm(m, 0.0)).mean:.1f}% ({per}); relative drop "
+                     f"{summarize(relative_drops(cfg, table, m)).text(unit='%')}")
     paper = ", ".join(f"{k} {v}%" for k, v in PAPER_IMAGENET_C_DROP.items())
-    return "Corruption robustness (linear probe, γ = 0 test split):\n" + "\n".join([head, sep, *rows]) + (
-        f"\nPaper's relative drops on ImageNet-C (severity 1→5): {paper}.")
+    return (f"Corruption robustness, linear probe on the clean test digits (accuracy % at severities "
+            f"{'/'.join(map(str, cfg.severities))}): " + "; ".join(parts)
+            + f". The paper's relative drops on ImageNet-C: {paper}.")
 
 
 def _errorbar(ax, x, s_list, label, **kw) -> None:
