@@ -175,17 +175,19 @@ def plot_maps(ctx: RunContext, cfg: AttentionConfig, encoders: dict[str, ViTEnco
         a = patch_rows(attention_maps(encoders[name], images[i : i + 1])[-1]).mean(1)[0]  # (L, L)
         axes[r][0].imshow(img, cmap="gray")
         axes[r][0].set_ylabel(name, fontsize=8)
+        top = float(max(a[qr * grid + qc].max() for qr, qc in queries))  # one colour scale per row
         for j, (qr, qc) in enumerate(queries):
             ax = axes[r][1 + j]
             amap = a[qr * grid + qc].reshape(1, 1, grid, grid)
             up = F.interpolate(amap, scale_factor=p, mode="nearest")[0, 0].numpy()
             ax.imshow(img, cmap="gray")
-            ax.imshow(up, cmap="magma", alpha=0.6)
+            ax.imshow(up, cmap="magma", alpha=0.6, vmin=0.0, vmax=top)
             ax.add_patch(plt.Rectangle((qc * p - 0.5, qr * p - 0.5), p, p, fill=False, ec="cyan", lw=1.2))
             if r == 0:
                 ax.set_title(f"query ({qr},{qc})", fontsize=8)
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("last-layer attention (head mean) of query patches (cyan); first seed", fontsize=9)
+    fig.suptitle("last-layer attention (head mean) of query patches (cyan), colour scale 0 to the row's maximum; "
+                 "first seed", fontsize=9)
     ctx.save_figure(fig, "attention_locality_maps")
