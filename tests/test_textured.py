@@ -111,3 +111,12 @@ def test_standardised_gamma_zero_equals_the_standardised_foreground(source):
     f = source.foreground
     m, s = f.train.images.mean(), f.train.images.std()
     assert torch.allclose(sp.test.images, (f.test.images - m) / s, atol=1e-5)
+
+
+def test_missing_scikit_image_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "skimage" else real(name, *a))
+    with pytest.raises(DataError, match="pip install scikit-image=="):
+        skimage_data_dir()
