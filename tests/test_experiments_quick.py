@@ -9,22 +9,24 @@ import pytest
 from sslab.experiments import load_all
 from sslab.experiments.runner import run_experiment
 
+DIGITS = {"dataset": "digits", "image_size": 8, "patch": 2}  # the deep experiments' smoke data
+
 # extra shrinking for the test suite only (the quick mode itself is what `make demo` runs)
 TINY = {
     "noise-invariance": {"epochs": 5, "trained_sigmas": [0.0, 1.0]},
     "spectral-dynamics": {"steps": 1500},
-    "umae-vs-mae": {"epochs": 2, "seeds": 1, "finetune_epochs": 1},
-    "umae-lambda": {"epochs": 2, "eval_every": 1, "lambdas": [0.0, 0.01]},
-    "ssl-compare": {"epochs": 2},
-    "je-vs-recon-deep": {"dataset": "digits", "image_size": 8, "patch": 2, "epochs": 1, "seeds": 2, "k_max": 8},
-    "attention-locality": {"dataset": "digits", "image_size": 8, "patch": 2, "epochs": 1, "seeds": 2,
-                           "n_images": 16, "figure_images": 1},
+    "umae-vs-mae": {**DIGITS, "epochs": 2, "seeds": 2, "finetune_epochs": 1},
+    "umae-lambda": {**DIGITS, "epochs": 2, "seeds": 2, "lambdas": [0.0, 0.01]},
+    "ssl-compare": {**DIGITS, "epochs": 2, "seeds": 2},
+    "je-vs-recon-deep": {**DIGITS, "epochs": 1, "seeds": 2, "k_max": 8},
+    "attention-locality": {**DIGITS, "epochs": 1, "seeds": 2, "n_images": 16, "figure_images": 1},
     "je-vs-recon-phase": {"gammas": 5, "alphas": 9},
     "je-vs-recon-samples": {"ns": [100, 1000, 3000], "seeds": 1, "n_test": 2000},
     "mask-distance": {"pairs": 300, "ratios": [0.0, 0.5, 0.9], "draws": 2},
     "mask-graph": {"views": 100, "ratios": [0.25, 0.5, 0.75]},
-    "mask-ratio-probe": {"epochs": 2, "ratios": [0.0, 0.75]},
-    "vit-global-local": {"kappas": [1.0, 4.0], "steps": 20, "samples": 64},
+    "mask-ratio-probe": {**DIGITS, "epochs": 2, "seeds": 2, "ratios": [0.0, 0.75]},
+    "global-local-deep": {"epochs": 2, "seeds": 2},
+    "vit-global-local": {"size_ratios": [1, 4], "steps": 20, "samples": 48, "seeds": 2},
 }
 
 

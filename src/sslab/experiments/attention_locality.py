@@ -23,7 +23,7 @@ from sslab.data import load_dataset
 from sslab.eval.attention import attention_maps, layer_metrics, patch_rows
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import seeds_for
-from sslab.experiments.deep_common import DeepConfig, train_config
+from sslab.experiments.deep_common import DeepConfig, method_kwargs, train_config
 from sslab.experiments.textured_common import (
     NOT_LEARNED,
     RANDOM,
@@ -34,7 +34,7 @@ from sslab.experiments.textured_common import (
     pretrain,
     random_init,
 )
-from sslab.methods import build_method, method_options
+from sslab.methods import build_method
 from sslab.models.vit import ViTEncoder, vit_config
 from sslab.stats import Summary, decide, gate, summarize
 
@@ -87,12 +87,12 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     for seed in seeds:
         encoders = {RANDOM: random_init(vit, seed)}
         for m in cfg.methods:
-            options = method_options(m, mask_ratio=cfg.mask_ratio)
+            options = method_kwargs(m, cfg)
             method = pretrain(lambda m=m, o=options: build_method(m, vit, **o), splits.train.images,
                               train_config(cfg, seed))
             encoders[m] = method.encoder.eval()
         for name, enc in encoders.items():
-            evaluate_into(table, name, enc, splits)
+            evaluate_into(table, name, enc, splits, cs=cfg.probe_cs)
             for k, per_layer in layer_metrics(enc, images).items():
                 metrics.setdefault(name, {}).setdefault(k, []).append(per_layer)
                 table.add(name, k, float(np.mean(per_layer)))

@@ -37,7 +37,7 @@ from sslab.eval.corruptions import CORRUPTIONS, PAPER_IMAGENET_C_DROP, corrupt
 from sslab.experiments.background_methods import build_background_method
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import linear_matrices, seeds_for
-from sslab.experiments.deep_common import DeepConfig, train_config
+from sslab.experiments.deep_common import DeepConfig, method_kwargs, train_config
 from sslab.experiments.textured_common import (
     NOT_LEARNED,
     PIXELS,
@@ -50,7 +50,7 @@ from sslab.experiments.textured_common import (
     pretrain,
     random_init,
 )
-from sslab.methods import build_method, method_options
+from sslab.methods import build_method
 from sslab.models.vit import vit_config
 from sslab.stats import decide, gate, paired, summarize
 from sslab.theory.alignment import alignment_curve
@@ -150,24 +150,24 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
 
     for g in cfg.gammas:  # deterministic: one evaluation, repeated so that paired differences line up
         pix = ArmTable()
-        evaluate_into(pix, PIXELS, None, splits[g], extra(g))
+        evaluate_into(pix, PIXELS, None, splits[g], extra(g), cs=cfg.probe_cs)
         for metric, v in pix.values[PIXELS].items():
             for _ in seeds:
                 table.add(arm(PIXELS, g), metric, v[0])
     walls: dict[str, float] = {}
 
     def opts(m: str) -> dict:
-        return method_options(m, mask_ratio=cfg.mask_ratio)
+        return method_kwargs(m, cfg)
 
     for seed in seeds:
         tcfg = train_config(cfg, seed)
         for g in cfg.gammas:
-            evaluate_into(table, arm(RANDOM, g), random_init(vit, seed), splits[g], extra(g))
+            evaluate_into(table, arm(RANDOM, g), random_init(vit, seed), splits[g], extra(g), cs=cfg.probe_cs)
             for m in cfg.methods:
                 t0 = time.perf_counter()
                 method = pretrain(lambda m=m: build_method(m, vit, **opts(m)), splits[g].train.images, tcfg)
                 walls[m] = walls.get(m, 0.0) + time.perf_counter() - t0
-                evaluate_into(table, arm(m, g), method.encoder, splits[g], extra(g))
+                evaluate_into(table, arm(m, g), method.encoder, splits[g], extra(g), cs=cfg.probe_cs)
                 ctx.log.info("seed %d γ=%g %s: linear %.1f%%", seed, g, m, table.get(arm(m, g))[-1])
         for g in cfg.alpha_gammas:
             info = splits[g].info
@@ -182,7 +182,7 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
                     t0 = time.perf_counter()
                     method = pretrain(lambda m=m, v=views: build_background_method(m, vit, v, **opts(m)), packed, tcfg)
                     walls[f"{m} α"] = walls.get(f"{m} α", 0.0) + time.perf_counter() - t0
-                    evaluate_into(table, arm(m, g, a), method.encoder, splits[g])
+                    evaluate_into(table, arm(m, g, a), method.encoder, splits[g], cs=cfg.probe_cs)
                     ctx.log.info("seed %d γ=%g α=%g %s: linear %.1f%%", seed, g, a, m, table.get(arm(m, g, a))[-1])
 
     numbers: dict[str, object] = {"alignment": {f"{g:g}": align[g] for g in cfg.gammas}, "seeds": seeds}

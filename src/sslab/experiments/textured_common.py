@@ -92,11 +92,12 @@ def encode(encoder: nn.Module | None, images: torch.Tensor) -> torch.Tensor:
 
 def evaluate_into(
     table: ArmTable, arm: str, encoder: nn.Module | None, splits, extra_tests: Mapping[str, torch.Tensor] = (),
+    cs: Sequence[float] = PROBE_CS,
 ) -> Probe:
     """Linear (C on val) and kNN test accuracy of ``encoder`` into ``table``; each extra test set
     (same labels as the test split) is scored by the same probe as metric ``linear-<name>``."""
     ftr, fva, fte = (encode(encoder, d.images) for d in (splits.train, splits.val, splits.test))
-    probe = fit_probe(ftr, splits.train.labels, fva, splits.val.labels)
+    probe = fit_probe(ftr, splits.train.labels, fva, splits.val.labels, cs)
     table.add(arm, "linear", probe.accuracy(fte, splits.test.labels))
     table.add(arm, "val_linear", probe.val_acc)
     table.add(arm, "knn", 100.0 * knn_accuracy(ftr, splits.train.labels, fte, splits.test.labels))
