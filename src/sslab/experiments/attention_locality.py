@@ -2,7 +2,8 @@
 than contrastive ones? (Huang et al., ICLR 2025: masked reconstruction learns area-wide local
 attention; contrastive learning collapses onto one global pattern shared by all queries.)
 
-MAE, U-MAE and SimCLR encoders are pre-trained on ``mnist-5k`` with the same budget and seeds;
+MAE, U-MAE and SimCLR encoders are pre-trained on ``mnist-5k`` with the same budget and seeds,
+through the shared content-addressed cache (so the same runs of other deep experiments serve here);
 the untrained encoder of each seed is the control. On test images, per layer (averaged over heads
 and images; :mod:`sslab.eval.attention`): mean attention distance (patches), attention entropy
 (nats) and query dependence (mean pairwise total variation between query rows).
@@ -19,11 +20,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslab.data import load_dataset
 from sslab.eval.attention import attention_maps, layer_metrics, patch_rows
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.common import seeds_for
-from sslab.experiments.deep_common import DeepConfig, method_kwargs, train_config
+from sslab.experiments.deep_common import DeepConfig, deep_setup, method_kwargs
 from sslab.experiments.textured_common import (
     NOT_LEARNED,
     RANDOM,
@@ -31,11 +30,9 @@ from sslab.experiments.textured_common import (
     combine,
     evaluate_into,
     gate_pairs,
-    pretrain,
     random_init,
 )
-from sslab.methods import build_method
-from sslab.models.vit import ViTEncoder, vit_config
+from sslab.models.vit import ViTEncoder
 from sslab.stats import Summary, decide, gate, summarize
 
 METRICS = {"distance": "mean attention distance (patches)", "entropy": "attention entropy (nats)",
@@ -76,10 +73,8 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     t_start = time.perf_counter()
     if not {"mae", "simclr"} <= set(cfg.methods):
         raise ValueError(f"attention-locality compares mae with simclr; methods={cfg.methods} lacks one")
-    splits = load_dataset(cfg.dataset, image_size=cfg.image_size).standardized()
-    overrides = {} if cfg.depth is None else {"depth": cfg.depth}
-    vit = vit_config(cfg.preset, image_size=cfg.image_size, patch=cfg.patch, channels=1, **overrides)
-    seeds = seeds_for(ctx.seed, cfg.seeds)
+    setup = deep_setup(cfg, ctx)  # the shared splits, ViT, seeds and pre-training cache
+    splits, vit, seeds = setup.splits, setup.vit, setup.seeds
     images = splits.test.images[: cfg.n_images]
     table = ArmTable()
     metrics: dict[str, dict[str, list[list[float]]]] = {}  # arm → metric → per seed, per layer
@@ -87,10 +82,7 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     for seed in seeds:
         encoders = {RANDOM: random_init(vit, seed)}
         for m in cfg.methods:
-            options = method_kwargs(m, cfg)
-            method = pretrain(lambda m=m, o=options: build_method(m, vit, **o), splits.train.images,
-                              train_config(cfg, seed))
-            encoders[m] = method.encoder.eval()
+            encoders[m] = setup.pretrain(m, m, method_kwargs(m, cfg), seed, ctx).method.encoder.eval()
         for name, enc in encoders.items():
             evaluate_into(table, name, enc, splits, cs=cfg.probe_cs)
             for k, per_layer in layer_metrics(enc, images).items():
@@ -119,7 +111,7 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     per_layer = {arm: {k: [summarize(col).record() for col in zip(*v, strict=True)] for k, v in ms.items()}
                  for arm, ms in metrics.items()}
     d_dist = table.diff("simclr", "mae", "distance")
-    numbers = {"arms": table.records(), "per_layer": per_layer, "seeds": seeds,
+    numbers = {"arms": table.records(), "per_layer": per_layer, "seeds": seeds, "pretraining": setup.shared_runs(),
                "distance_simclr_minus_mae": d_dist.mean, "wall_s": time.perf_counter() - t_start}
     return Result(numbers=numbers, claims=claims, headline="distance_simclr_minus_mae")
 
