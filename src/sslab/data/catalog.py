@@ -42,6 +42,14 @@ def dataset_catalog() -> list[dict[str, Any]]:
             "name": spec.name, "size": spec.size, "resolution": "28×28×1", "classes": len(spec.classes),
             "source": spec.source, "licence": spec.licence, "needs": spec.install,
         })
+    for name, fg in (("textured", "mnist-5k"), ("textured-animal", "animal-mnist")):
+        rows.append({
+            "name": name, "size": PACKAGED[fg].size, "resolution": "28×28×1", "classes": 10,
+            "source": f"{fg} foregrounds alpha-composited over scikit-image's bundled photographs "
+                      "(background contrast γ = 1; disjoint source photos per split)",
+            "licence": f"{PACKAGED[fg].licence}; scikit-image data: see its licence file",
+            "needs": f"{PACKAGED[fg].install} and scikit-image",
+        })
     return rows + _USER_DATA[1:]
 
 
