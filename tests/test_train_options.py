@@ -48,14 +48,11 @@ BAD_OPTIONS = [
     ("mae", ["--on-nan", "skip", "--max-skip-frac", "nan"], ["--max-skip-frac=nan", "[0, 1]"]),
     ("mae", ["--on-nan", "skip", "--max-rollbacks", "2"], ["--max-rollbacks applies to --on-nan rollback only"]),
     ("mae", ["--on-nan", "rollback", "--max-rollbacks", "-1"], ["--max-rollbacks=-1", "e.g. --max-rollbacks 3"]),
-    ("mae", ["--preset", "huge"], ["--preset=huge", "use cpu-tiny"]),
-    ("mae", ["--dataset", "mnist"], ["--dataset=mnist", "use digits"]),
     ("mae", ["--data-dir", "/definitely/not/here"], ["--data-dir=/definitely/not/here", "give the folder"]),
     ("mae", ["--nproc", "0"], ["--nproc=0", "e.g. --nproc 2"]),
     ("mae", ["--nproc", "3", "--batch-size", "64"], ["--batch-size 64", "divisible by --nproc 3"]),
     ("mae", ["--device", "tpu"], ["unknown device 'tpu'", "use auto, cpu"]),
     ("mae", ["--precision", "fp8"], ["--precision=fp8", "use fp32, bf16"]),
-    ("bogus", [], ["unknown method 'bogus'", "mae, umae"]),
 ]
 
 
@@ -91,7 +88,25 @@ BAD_TYPES = [
     (["--lr", "abc"], "'--lr'"),
     (["--seed", "1e3"], "'--seed'"),
     (["--bogus", "1"], "No such option: --bogus"),
+    (["--preset", "huge"], "'huge' is not one of 'cpu-tiny', 'vit-tiny'"),  # choices
+    (["--dataset", "mnist"], "'mnist' is not one of 'digits', 'mnist-5k'"),
 ]
+
+
+def test_choices_follow_the_registries():
+    import typing
+
+    from sslab.data import DATASETS
+    from sslab.methods import METHODS
+    from sslab.models import PRESETS
+    from sslab.train import cli as train_cli
+
+    assert set(typing.get_args(train_cli.MethodChoice)) == set(METHODS)
+    assert tuple(typing.get_args(train_cli.DatasetChoice)) == DATASETS
+    assert set(typing.get_args(train_cli.PresetChoice)) == set(PRESETS)
+    done = subprocess.run([sys.executable, "-m", "sslab", "train", "bogus"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+    assert done.returncode == 2 and "'bogus' is not one of 'mae', 'umae'" in _one_line(done.stdout + done.stderr)
 
 
 def test_values_of_the_wrong_type_are_one_line_exit_2(tmp_path):

@@ -494,7 +494,7 @@ def doctor(out: OutOpt = Path("runs")) -> None:
         ("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"),
         ("distributed (gloo)", str(torch.distributed.is_available() and torch.distributed.is_gloo_available())),
     ]
-    for extra in ("ray", "kornia", "tensorboard"):
+    for extra in ("ray", "tensorboard", "safetensors", "skimage"):
         rows.append((extra, "installed" if importlib.util.find_spec(extra) else "not installed"))
     write_error = _probe_write(out)
     rows.append((f"write {out}", "ok" if write_error is None else f"NO: {write_error}"))

