@@ -84,3 +84,19 @@ def test_bad_view_arguments():
         Dropout(SHAPE, 0.1).sample(torch.zeros(2, 1, 4, 4))
     with pytest.raises(ShapeError):
         Dropout(SHAPE, 0.1).moments(torch.zeros(5, 3))
+
+
+def test_patch_mask_exact_moments_equal_the_dense_mask_product():
+    """The fast path (q² in the GEMM, same-patch entries rescaled) equals (X Xᵀ) ⊙ Q with Q
+    formed densely, for patches, dropout and a non-square patch on several channels."""
+    from sslab.views import PatchMask
+
+    g = torch.Generator().manual_seed(3)
+    for shape, patch, p in (((3, 8, 8), (4, 4), 0.5), ((2, 6, 4), (3, 2), 0.3), ((1, 5, 5), (1, 1), 0.9)):
+        view = PatchMask(shape, p, patch)
+        X = torch.randn(view.dim, 17, generator=g, dtype=torch.float64)
+        S, G = view.moments(X)
+        ref = (X @ X.T) * view.mask_matrix()
+        assert torch.allclose(G, ref, rtol=1e-13, atol=0)
+        assert torch.equal(view.apply_to_gram(X @ X.T), (X @ X.T) * view.mask_matrix())
+        assert torch.allclose(S, (1 - p) * X, rtol=0, atol=0)

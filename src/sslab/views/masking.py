@@ -49,14 +49,34 @@ class PatchMask(View):
         q = self.keep
         return torch.where(same, torch.tensor(q, dtype=torch.float64), torch.tensor(q * q, dtype=torch.float64))
 
+    def same_patch_pairs(self) -> torch.Tensor:
+        """Flat indices i·D + j of the pixel pairs (i, j) in the same patch (D·C·a·b of the D²),
+        computed once per view: Q differs from q² only there."""
+        if getattr(self, "_same", None) is None:
+            idx = patch_index_map(self.image_shape, self.patch)
+            members = torch.argsort(idx, stable=True).view(-1, self.image_shape[0] * self.patch[0] * self.patch[1])
+            self._same = (members[:, :, None] * self.dim + members[:, None, :]).reshape(-1)
+        return self._same
+
     def moments(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """S = qX, G = (X Xᵀ) ⊙ Q: one GEMM with q² folded into its α, then the same-patch
+        entries rescaled by 1/q (q > 0), without forming the D×D matrix Q."""
         self._check_matrix(X)
         X = X.double()
-        return self.keep * X, self.apply_to_gram(X @ X.T)
+        q = self.keep
+        G = torch.empty(self.dim, self.dim, dtype=X.dtype)
+        torch.addmm(G, X, X.T, beta=0.0, alpha=q * q, out=G)  # β = 0: G's contents are ignored
+        flat, same = G.view(-1), self.same_patch_pairs()
+        flat[same] = flat[same] / q
+        return q * X, G
 
     def apply_to_gram(self, sigma: torch.Tensor) -> torch.Tensor:
         """G = Σ ⊙ Q from a precomputed Gram matrix Σ = X Xᵀ (no pass over the data)."""
-        return sigma * self.mask_matrix()
+        q = self.keep
+        G = sigma * (q * q)
+        same = self.same_patch_pairs()
+        G.view(-1)[same] = sigma.reshape(-1)[same] * q
+        return G
 
 
 class Dropout(PatchMask):
