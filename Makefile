@@ -32,7 +32,7 @@ install-gpu: $(BIN)/python
 	touch $(VENV)/.installed
 
 demo: install
-	$(BIN)/sslab reproduce --quick
+	@t0=$$(date +%s); $(BIN)/sslab reproduce --quick; rc=$$?; echo "make demo: total wall time $$(( $$(date +%s) - t0 )) s"; exit $$rc
 	@echo "Report: runs/report/index.html"
 
 test: install

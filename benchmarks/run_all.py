@@ -1,21 +1,68 @@
-"""Run every benchmark in turn (each prints its own ratios)."""
+"""Run every benchmark once in this process and print one table of the ratios they measured
+(each against its target where it has one) plus the peak RSS of the whole run.
 
-import runpy
+    python benchmarks/run_all.py [--quick]
+
+``--quick`` runs the large-d closed forms only up to d = 3072 and fewer MAE steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import resource
 import sys
+import time
 from pathlib import Path
 
 import torch
 
-here = Path(__file__).parent
-compile_flag = [] if torch.cuda.is_available() else ["--no-compile"]  # inductor on 2 CPU cores: minutes
-for script, args in (
-    ("pair_distances.py", []),
-    ("je_closed_forms.py", []),
-    ("mae_step.py", []),
-    ("masking_sweep.py", []),
-    ("ddp_scaling.py", []),
-    ("precision_compile.py", compile_flag),
-):
-    print(f"== {script}", flush=True)
-    sys.argv = [script, *args]
-    runpy.run_path(str(here / script), run_name="__main__")
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    compile_flag = [] if torch.cuda.is_available() else ["--no-compile"]  # inductor on 2 CPU cores: minutes
+    plan = [
+        ("je_closed_forms", ["--sizes", "256", "1024", "3072"] if args.quick else []),
+        ("view_moments", []),
+        ("mae_step", ["--steps", "3"] if args.quick else []),
+        ("pair_distances", None),
+        ("masking_sweep", None),
+        ("ddp_scaling", None),
+        ("precision_compile", compile_flag),
+    ]
+    rows: list[tuple[str, str, str, bool | None]] = []
+    t_all = time.perf_counter()
+    with open("/proc/loadavg") as f:
+        load0 = f.read().split()[:3]
+    for name, argv in plan:
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(name)
+        sys.argv = [f"{name}.py", *(argv or [])]
+        out = module.main(argv) if argv is not None and _takes_argv(module) else module.main()
+        if isinstance(out, list):
+            rows += out
+    with open("/proc/loadavg") as f:
+        load1 = f.read().split()[:3]
+    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"\n== summary ({time.perf_counter() - t_all:.0f} s; load average at start {' '.join(load0)}, "
+          f"at end {' '.join(load1)}; {torch.get_num_threads()} threads)")
+    width = max(len(r[0]) for r in rows) if rows else 10
+    for name, value, target, met in rows:
+        mark = "" if met is None else ("met" if met else "MISSED")
+        print(f"{name:<{width}}  {value:>14}  {target:>10}  {mark}")
+    print(f"peak RSS of the run: {rss / 1024:.0f} MiB")
+
+
+def _takes_argv(module) -> bool:
+    import inspect
+
+    return bool(inspect.signature(module.main).parameters)
+
+
+if __name__ == "__main__":
+    main()
