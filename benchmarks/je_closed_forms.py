@@ -50,7 +50,7 @@ def rc_previous(m: ViewMoments) -> None:
     top_eig_lanczos(lambda B: M.T @ (M @ B), M.shape[0], K)
 
 
-def breakdown(m: ViewMoments) -> dict[str, float]:
+def breakdown(m: ViewMoments, rounds: int = 2) -> dict[str, float]:
     """RC at this d: Cholesky and block-Krylov time, block/column counts; vs the previous method."""
     d = m.S.shape[0]
     t0 = time.perf_counter()
@@ -67,7 +67,7 @@ def breakdown(m: ViewMoments) -> dict[str, float]:
     print(f"  RC at d={d}: Cholesky {t1 - t0:.2f} s + block Krylov {t2 - t1:.2f} s "
           f"({len(widths)} blocks of {widths[0]}, {sum(widths)} columns)")
     new, old = [], []
-    for _ in range(2):  # interleaved
+    for _ in range(rounds):  # interleaved
         new.append(clock(lambda: solve_rc(m, K)))
         old.append(clock(lambda: rc_previous(m)))
     ratio = statistics.median(old) / statistics.median(new)
@@ -128,12 +128,13 @@ def lbfgs_ratio() -> None:
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None]]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 3072, 6144])
+    ap.add_argument("--reps", type=int, default=3, help="timed repeats per size up to d = 3072 (1 above)")
     args = ap.parse_args(argv)
     times: dict[int, tuple[float, float]] = {}
     for d in args.sizes:
         m = problem(d)
         solve_rc(m, K), solve_je(m, K)  # warm-up (and the cached cross moment)
-        reps = 3 if d <= 3072 else 1
+        reps = args.reps if d <= 3072 else 1
         rc, je = [], []
         for _ in range(reps):
             rc.append(clock(lambda m=m: solve_rc(m, K)))
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         print(f"d={d}: RC {times[d][0]:.3f} s, JE {times[d][1]:.3f} s per solve (k={K}, median of {reps})",
               flush=True)
         if d == 3072:
-            extra = breakdown(m)
+            extra = breakdown(m, min(2, args.reps))
         del m
     big = [d for d in times if d >= 1024]
     expo = []
