@@ -1,5 +1,6 @@
-"""The block Krylov eigensolver behind the large-d closed forms agrees with dense LAPACK
-(`scipy.linalg.eigh`) to 1e-8 on data-like spectra (small relative gaps, no clear cut-off)."""
+"""The iterative large-d paths (the ARPACK closed forms and the block Krylov solver) agree with
+dense LAPACK (`scipy.linalg.eigh`) to 1e-8 on data-like spectra (small relative gaps, no clear
+cut-off)."""
 
 from __future__ import annotations
 

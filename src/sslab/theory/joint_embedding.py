@@ -25,16 +25,7 @@ from functools import cached_property
 import torch
 
 from sslab.errors import RankError
-from sslab.theory.linalg import (
-    as_f64,
-    check_width,
-    chol_solve_left,
-    chol_solve_right,
-    principal_angles,
-    psd_power,
-    sym_eig,
-    top_eig_block,
-)
+from sslab.theory.linalg import as_f64, check_width, principal_angles, psd_power, sym_eig, top_eig_lanczos
 
 
 @dataclass
@@ -93,9 +84,8 @@ def _cholesky(S: torch.Tensor) -> torch.Tensor:
 def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     """Thm 3.1: the optimal linear reconstruction encoder/decoder (T = I).
 
-    For d ≥ ``dense_below`` only the top-k triplets are computed, by block Krylov iteration
-    (:func:`~sslab.theory.linalg.top_eig_block`) on A S⁻¹ Aᵀ (A = X X̄ᵀ / n, S = L Lᵀ, S⁻¹
-    applied to blocks by two triangular solves; L⁻¹ Aᵀ is never formed); then
+    For d ≥ ``dense_below`` only the top-k triplets are computed, by Lanczos on
+    A S⁻¹ Aᵀ = Mᵀ M (A = X X̄ᵀ / n, S = L Lᵀ, M = L⁻¹ Aᵀ); then
     E* = Φ_k⁻¹ R_kᵀ A S⁻¹ (= P_kᵀ S^{-1/2}) and ``phi`` holds only the top k values.
     """
     d, n = m.X.shape
@@ -103,13 +93,14 @@ def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     if d >= dense_below:
         A = m.A
         L = _cholesky(m.S)
+        M = torch.linalg.solve_triangular(L, A.T, upper=False)  # A S⁻¹ Aᵀ = Mᵀ M
         try:
-            mu, R = top_eig_block(lambda B: A @ chol_solve_right(L, chol_solve_left(L, A.T @ B)), d, k)
-        except RuntimeError:  # no convergence: use the dense form below
+            mu, R = top_eig_lanczos(lambda B: M.T @ (M @ B), d, k, tol=1e-12)
+        except RuntimeError:  # ARPACK did not converge: use the dense form below
             mu = None
         if mu is not None:
             phi = mu.clamp_min(0).sqrt()
-            E = (chol_solve_right(L, chol_solve_left(L, A.T @ R)) / phi).T
+            E = (torch.linalg.solve_triangular(L.T, M @ R, upper=True) / phi).T
             return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
     s_inv_half = psd_power(m.S, -0.5)
     M = m.A @ s_inv_half
@@ -135,12 +126,16 @@ def solve_je(m: ViewMoments, k: int, dense_below: int = 512) -> JESolution:
         L, info = torch.linalg.cholesky_ex(m.S - m.G)
         if int(info) == 0:
 
+            def apply(B: torch.Tensor) -> torch.Tensor:
+                Y = torch.linalg.solve_triangular(L.T, B, upper=True)
+                return torch.linalg.solve_triangular(L, m.G @ Y, upper=False)
+
             try:
-                nu, Qk = top_eig_block(lambda B: chol_solve_left(L, m.G @ chol_solve_right(L, B)), d, k)
+                nu, Qk = top_eig_lanczos(apply, d, k)
             except RuntimeError:
                 nu = None
             if nu is not None:
-                V = chol_solve_right(L, Qk) / (1 + nu).sqrt()
+                V = torch.linalg.solve_triangular(L.T, Qk, upper=True) / (1 + nu).sqrt()
                 omega = nu / (1 + nu)
                 return JESolution(V.T, float(2 * (k - omega.sum())), omega)
     s_inv_half = psd_power(m.S, -0.5)

@@ -102,8 +102,7 @@ def generalized_top_eig(
 
     Small or singular G: eigen-decomposition of G restricted to its numerical range and a
     dense eigenproblem (exact). Large positive-definite G: Cholesky G = L Lᵀ, M = L⁻¹ T and
-    the block Krylov solver :func:`top_eig_block` on M Mᵀ (M = L⁻¹ T, applied to blocks through
-    triangular solves, never formed); V = L⁻ᵀ W.
+    Lanczos on M Mᵀ (matrix-vector products instead of an O(D³) dense eigh); V = L⁻ᵀ W.
     """
     d = G.shape[0]
     if d > dense_below:
@@ -111,12 +110,9 @@ def generalized_top_eig(
         diag = L.diagonal()
         if int(info) == 0 and bool((diag > rtol**0.5 * diag.max()).all()):
             check_width(k, d, "view second moment G")
-            try:
-                mu, W = top_eig_block(lambda B: chol_solve_left(L, T @ (T.T @ chol_solve_right(L, B))), d, k)
-            except RuntimeError:  # no convergence: the dense form below is exact
-                mu = None
-            if mu is not None:
-                return mu, chol_solve_right(L, W)
+            M = torch.linalg.solve_triangular(L, T, upper=False)
+            mu, W = top_eig_lanczos(lambda B: M @ (M.T @ B), d, k, tol=1e-10)
+            return mu, torch.linalg.solve_triangular(L.T, W, upper=True)
     dG, PG = sym_eig(G, rtol)
     check_width(k, int(dG.numel()), "view second moment G")
     R = (PG.T @ T) / dG.sqrt()[:, None]  # r×D, reduced problem R Rᵀ w = μ w
