@@ -1,0 +1,84 @@
+"""Fill the encoder cache with independent pre-trainings in parallel worker processes.
+
+A deep experiment needs many small, independent pre-trainings (methods × seeds × arms). On a
+CPU, a small ViT does not use two cores well from one process, but two single-threaded processes
+do. :func:`prefetch` trains the runs that the cache does not hold yet in ``workers`` spawned
+processes (one torch thread each); the experiment then asks :func:`sslab.train.pipeline.pretrain`
+for each run as usual and is served from the cache. A run's result depends only on its cache key
+(method, settings, data, seed), never on which process trained it, so the experiment's numbers are
+those of a sequential run (up to the floating-point summation order of one vs two threads).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sslab.data import Splits
+from sslab.models.vit import ViTConfig
+from sslab.train.cache import CacheKey, EncoderCache, tensor_hash
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pre-training: method, its keyword arguments and the TrainConfig of its seed."""
+
+    method: str
+    kwargs: dict[str, Any]
+    train_cfg: Any  # sslab.train.loop.TrainConfig
+
+
+def _train_one(job: Job, vit: ViTConfig, splits: Splits, dataset: str, root: str) -> str:
+    import torch
+
+    torch.set_num_threads(1)
+    from sslab.train.pipeline import pretrain
+
+    pre = pretrain(job.method, vit, splits, job.train_cfg, job.kwargs, dataset=dataset, cache=EncoderCache(root))
+    return pre.key.digest()
+
+
+def default_workers() -> int:
+    """``$SSLAB_PREFETCH_WORKERS``, else the number of usable CPUs (at most 4)."""
+    env = os.environ.get("SSLAB_PREFETCH_WORKERS")
+    if env:
+        return max(0, int(env))
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def prefetch(
+    jobs: Sequence[Job], vit: ViTConfig, splits: Splits, dataset: str, cache: EncoderCache, workers: int | None = None
+) -> int:
+    """Train the jobs whose result the cache lacks, ``workers`` at a time; returns how many ran.
+
+    Does nothing without a cache directory, with fewer than two workers, or with fewer than two
+    missing runs (the experiment then trains them itself, exactly as before)."""
+    workers = default_workers() if workers is None else workers
+    if cache.root is None or workers < 2:
+        return 0
+    images = tensor_hash(splits.train.images)
+    by_digest: dict[str, Job] = {}
+    for j in jobs:
+        digest = _key(j, vit, images, dataset).digest()
+        where = cache.path(_key(j, vit, images, dataset))
+        if where is not None and not where.is_dir():
+            by_digest.setdefault(digest, j)
+    missing = list(by_digest.values())
+    if len(missing) < 2:
+        return 0
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=ctx) as pool:
+        futures = [pool.submit(_train_one, j, vit, splits, dataset, str(cache.root)) for j in missing]
+        for f in futures:
+            f.result()
+    return len(missing)
+
+
+def _key(job: Job, vit: ViTConfig, images_hash: str, dataset: str) -> CacheKey:
+    """The cache key :func:`sslab.train.pipeline.pretrain` uses for this job."""
+    return CacheKey(job.method, dict(job.kwargs), vit.to_dict(), CacheKey.train_fields(job.train_cfg), dataset,
+                    images_hash, job.train_cfg.seed)
