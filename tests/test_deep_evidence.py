@@ -207,7 +207,9 @@ def test_an_untrained_run_gives_inconclusive_verdicts(tmp_path, monkeypatch):
         for metric in ("linear", "knn"):
             assert set(arms[arm][metric]) == {"mean", "ci95", "per_seed", "n_seeds"}
             assert arms[arm][metric]["n_seeds"] == 3
-    assert arms["mae"]["linear"]["per_seed"] == pytest.approx(arms[RANDOM]["linear"]["per_seed"], abs=0.11)
+    # the untouched encoder scores like its random initialisation (within 3 of 360 test images: the
+    # probe's C is re-chosen on validation, so a roundoff-level feature change can flip it)
+    assert arms["mae"]["linear"]["per_seed"] == pytest.approx(arms[RANDOM]["linear"]["per_seed"], abs=1.0)
     assert all(c["verdict"] == "inconclusive" for c in rec["claims"]), [c["verdict"] for c in rec["claims"]]
 
 
