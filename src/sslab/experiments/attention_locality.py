@@ -22,7 +22,7 @@ from pydantic import Field
 
 from sslab.eval.attention import attention_maps, layer_metrics, patch_rows
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.deep_common import DeepConfig, deep_setup, method_kwargs
+from sslab.experiments.deep_common import QUICK_RECIPE, DeepConfig, deep_setup, method_kwargs
 from sslab.experiments.textured_common import (
     NOT_LEARNED,
     RANDOM,
@@ -65,7 +65,7 @@ class AttentionConfig(DeepConfig):
     claim="MAE attention is more local and more query-dependent than contrastive (SimCLR) attention; an "
     "untrained encoder does not show the effect",
     config=AttentionConfig,
-    quick={"epochs": 4, "seeds": 3, "n_images": 128},
+    quick={**QUICK_RECIPE, "n_images": 128},
     quick_time="~1.5 min (6 min measured on 2 cores shared ~4×)",
     full_time="~15 min (5 seeds, 2 cores; from per-step CPU times)",
 )
@@ -77,6 +77,7 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     splits, vit, seeds = setup.splits, setup.vit, setup.seeds
     images = splits.test.images[: cfg.n_images]
     table = ArmTable()
+    setup.prefetch([(m, method_kwargs(m, cfg)) for m in cfg.methods])
     metrics: dict[str, dict[str, list[list[float]]]] = {}  # arm → metric → per seed, per layer
     shown: dict[str, ViTEncoder] = {}
     for seed in seeds:

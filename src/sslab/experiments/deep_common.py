@@ -43,6 +43,10 @@ from sslab.train.loop import TrainConfig
 from sslab.train.pipeline import Evaluation, Pretrained, evaluate, evaluate_features, finetune_encoder, pretrain
 
 PIXELS, RANDOM = "pixels", "random-init"
+# The quick recipe shared by the deep experiments on mnist-5k (docs/recipes.md; batch 64, the default, gives the
+# cpu-tiny ViT enough steps, 55 per epoch, to learn within the demo's budget); equal settings give
+# equal cache keys, so one pre-training per (method, seed) serves every experiment.
+QUICK_RECIPE: dict[str, Any] = {"epochs": 15, "seeds": 3}
 NOT_LEARNED = "inconclusive (the runs did not learn)"
 
 
@@ -61,7 +65,7 @@ class DeepConfig(ExperimentConfig):
     preset: Literal["cpu-tiny", "vit-tiny", "vit-small", "vit-base"] = "cpu-tiny"
     depth: int | None = Field(None, ge=1, le=48, description="override the preset's encoder depth")
     epochs: int = Field(50, ge=1, le=100_000)
-    batch_size: int = Field(128, ge=2, le=65_536)
+    batch_size: int = Field(64, ge=2, le=65_536, description="64: enough steps per epoch on mnist-5k (docs/recipes.md)")
     lr: float = Field(1.5e-3, gt=0, le=1)
     weight_decay: float = Field(0.05, ge=0, le=10)
     warmup_epochs: int | None = Field(None, ge=0, le=10_000, description="default: a tenth of the epochs, ≥ 1")
@@ -110,6 +114,14 @@ class DeepSetup:
         self.runs.append(pre.record(arm))
         ctx.log.info("%s seed %d: %s (%.1f s)", arm, seed, "cache hit" if pre.cache_hit else "trained", pre.seconds)
         return pre
+
+    def prefetch(self, runs: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Train every (method, kwargs) × seed the cache lacks in parallel single-threaded worker
+        processes (:mod:`sslab.train.prefetch`); :meth:`pretrain` then serves them from the cache."""
+        from sslab.train.prefetch import Job, prefetch
+
+        jobs = [Job(m, dict(kw), self.train_config(seed)) for m, kw in runs for seed in self.seeds]
+        return prefetch(jobs, self.vit, self.splits, self.dataset, self.cache)
 
     def shared_runs(self) -> dict[str, Any]:
         """``numbers.pretraining``: each run with its cache key and whether it was shared."""

@@ -19,6 +19,7 @@ from sslab.errors import ConfigError
 from sslab.experiments.base import Result, RunContext, register
 from sslab.experiments.deep_common import (
     PIXELS,
+    QUICK_RECIPE,
     RANDOM,
     ArmTable,
     DeepConfig,
@@ -52,7 +53,7 @@ def arm_name(rho: float) -> str:
     paper="Zhang et al. 2022 (seed 001)",
     claim="MAE's linear accuracy depends on ρ; the ρ > 0 chosen on validation beats plain autoencoding (ρ = 0)",
     config=MaskRatioProbeConfig,
-    quick={"epochs": 10, "seeds": 3, "ratios": [0.0, 0.5, 0.75, 0.9]},
+    quick={**QUICK_RECIPE, "ratios": [0.0, 0.5, 0.75, 0.9]},
     quick_time="~2 min (mnist-5k; ρ=0.75 shared with ssl-compare)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )
@@ -62,6 +63,7 @@ def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
         raise ConfigError(f"ratios must contain 0 and at least one ρ > 0, got {cfg.ratios}")
     setup = deep_setup(cfg, ctx)
     table = ArmTable()
+    setup.prefetch([("mae", method_kwargs("mae", cfg, mask_ratio=rho)) for rho in ratios])
     add_baselines(table, setup, ctx)
     for rho in ratios:
         run_arm(table, setup, ctx, arm_name(rho), "mae", method_kwargs("mae", cfg, mask_ratio=rho))

@@ -18,6 +18,7 @@ from sslab.errors import ConfigError
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.deep_common import (
     PIXELS,
+    QUICK_RECIPE,
     RANDOM,
     ArmTable,
     DeepConfig,
@@ -64,7 +65,7 @@ class SSLCompareConfig(DeepConfig):
     paper="Balestriero & LeCun 2024; Zhang et al. 2022; Assran et al. 2023",
     claim="under one budget, joint embedding (SimCLR, latent prediction) beats reconstruction (MAE) on linear probing",
     config=SSLCompareConfig,
-    quick={"epochs": 10, "seeds": 3},
+    quick=QUICK_RECIPE,
     quick_time="~5 min (mnist-5k; shares its runs with the other deep experiments)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )
@@ -74,6 +75,9 @@ def run(cfg: SSLCompareConfig, ctx: RunContext) -> Result:
         raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     setup = deep_setup(cfg, ctx)
     table = ArmTable()
+    temps = cfg.simclr_temperatures if len(cfg.simclr_temperatures) > 1 else cfg.simclr_temperatures[:1] or [None]
+    setup.prefetch([(m, method_kwargs(m, cfg, **({} if m != "simclr" or t is None else {"temperature": t})))
+                    for m in cfg.methods for t in (temps if m == "simclr" else [None])])
     add_baselines(table, setup, ctx)
     runs, chosen_t = {}, None
     for m in cfg.methods:

@@ -21,6 +21,7 @@ from sslab.eval.tsne import tsne_plot
 from sslab.experiments.base import Result, RunContext, register
 from sslab.experiments.deep_common import (
     PIXELS,
+    QUICK_RECIPE,
     RANDOM,
     ArmTable,
     DeepConfig,
@@ -55,7 +56,7 @@ def arm_name(lam: float) -> str:
     paper="Zhang et al. 2022 (seed 001, Fig. 4-5)",
     claim="the uniformity weight λ > 0 chosen on validation beats MAE (λ=0), and stays above it along training",
     config=UMAELambdaConfig,
-    quick={"epochs": 10, "seeds": 3, "lambdas": [0.0, 1e-3, 1e-2]},
+    quick={**QUICK_RECIPE, "lambdas": [0.0, 1e-3, 1e-2]},
     quick_time="~2 min (mnist-5k; λ=0 and λ=0.01 shared with ssl-compare)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )
@@ -68,6 +69,8 @@ def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:
 
         raise ConfigError("umae-lambda needs at least one λ > 0 in lambdas")
     table = ArmTable()
+    setup.prefetch([("mae", method_kwargs("mae", cfg)) if lam == 0 else
+                    ("umae", method_kwargs("umae", cfg, uniformity_weight=lam)) for lam in lambdas])
     add_baselines(table, setup, ctx)
     runs = {}
     for lam in lambdas:

@@ -20,6 +20,7 @@ from sslab.data.patches import patchify, unpatchify
 from sslab.experiments.base import Result, RunContext, register
 from sslab.experiments.deep_common import (
     PIXELS,
+    QUICK_RECIPE,
     RANDOM,
     ArmTable,
     DeepConfig,
@@ -81,7 +82,7 @@ def reconstruction_grid(
     paper="Zhang et al. 2022 (seed 001, Table 1)",
     claim="U-MAE improves linear accuracy over MAE, spreads the feature spectrum, and does not hurt fine-tuning",
     config=UMAEvsMAEConfig,
-    quick={"epochs": 10, "seeds": 3, "finetune_epochs": 3},
+    quick={**QUICK_RECIPE, "finetune_epochs": 3},
     quick_time="~3 min (mnist-5k; pre-training shared with ssl-compare)",
     full_time="~45 min (mnist-5k, 5 seeds)",
 )
@@ -89,6 +90,7 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
     setup = deep_setup(cfg, ctx)
     table = ArmTable()
     add_baselines(table, setup, ctx)
+    setup.prefetch([(m, method_kwargs(m, cfg)) for m in ("mae", "umae")])
     runs = {m: run_arm(table, setup, ctx, m, m, method_kwargs(m, cfg)) for m in ("mae", "umae")}
     spectra: dict[str, list[list[float]]] = {}
     for m, pres in runs.items():
