@@ -1,15 +1,20 @@
 """Every theory claim can fail: on inputs where it is false it is reported as not held, and its
 verdicts do not depend on which seed starts the seed set."""
 
+import numpy as np
 import pytest
 import torch
 
 from sslab.experiments.alignment import AlignmentConfig
 from sslab.experiments.alignment import decide_claims as alignment_claims
 from sslab.experiments.common import all_of, at_least, at_most, fitted_minimum, inside
+from sslab.experiments.je_vs_recon import decide_phase
+from sslab.experiments.linear_limits import decide_accuracy
 from sslab.experiments.mask_ratio import decide_distance, decide_graph
 from sslab.experiments.masking_alignment import decide_claims as masking_claims
+from sslab.experiments.noise_invariance import decide_closed_form, map_differences
 from sslab.experiments.runner import run_experiment
+from sslab.experiments.spectral_dynamics import decide_bottom, decide_order, decide_slope, direction_statistics
 from sslab.stats import summarize
 from sslab.theory.masking import MaskingSweep
 
@@ -150,3 +155,98 @@ def test_vit_control_fails_a_to_c(tmp_path):
     assert all(c["test"] for c in rec["claims"])
     for r in ("1", "10"):  # the control's own-area mass is the uniform share, far below the bound
         assert rec["numbers"]["control"][r]["own_mass_mae"]["mean"] < 0.5
+
+
+def test_linear_limits_accuracy_trend_uses_every_lambda():
+    lams = [1e-6, 1e-3, 1.0, 1e3, 1e6]
+    assert decide_accuracy(lams, [0.95, 0.94, 0.9, 0.85, 0.8]).verdict == "held"
+    # accuracy rises towards the PCA end: the claim is false
+    assert decide_accuracy(lams, [0.8, 0.85, 0.9, 0.94, 0.95]).verdict == "not held"
+    # the two ends fall, but the path mostly rises: a test of the endpoints alone would pass this
+    assert decide_accuracy(lams, [0.9, 0.91, 0.93, 0.95, 0.89]).verdict == "not held"
+    assert decide_accuracy(lams, [0.9] * 5).verdict == "not held"
+
+
+def test_noise_invariance_closed_form_is_not_held_when_the_map_moves():
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(10, 64, generator=g, dtype=torch.float64)
+    same = [base, base.clone(), base * (1 + 1e-12)]
+    assert decide_closed_form([0.0, 0.1, 1.0], same, [0.9] * 3).verdict == "held"
+    moved = [base, base.clone(), base + 1e-4 * torch.randn(10, 64, generator=g, dtype=torch.float64)]
+    claim = decide_closed_form([0.0, 0.1, 1.0], moved, [0.9] * 3)
+    assert claim.verdict == "not held"
+    assert max(map_differences(moved)) > 1e-6
+
+
+EIGS = np.array([8.0, 4.0, 2.0, 1.0, 0.5, 0.25])
+
+
+def _sigmoid_caps(t_half: np.ndarray, steps: int = 12000) -> tuple[np.ndarray, np.ndarray]:
+    """Captured fractions m_i(t) that are logistic curves reaching ½ at ``t_half[i]``."""
+    times = np.arange(0, steps + 1, 2.0)
+    return times, 1.0 / (1.0 + np.exp(-(times[:, None] - t_half) / (0.1 * t_half)))
+
+
+def _stats(power: float, order=slice(None)) -> tuple[list[float], list[float]]:
+    slopes, rhos = [], []
+    for s in range(3):
+        jitter = 1 + 0.01 * np.sin(np.arange(len(EIGS)) + s)  # per-seed noise in the time scales
+        t_half = (100.0 / EIGS**power * jitter)[order]
+        slope, rho, th = direction_statistics(EIGS, *_sigmoid_caps(t_half))
+        assert np.allclose(th, t_half, rtol=1e-2)
+        slopes.append(slope)
+        rhos.append(rho)
+    return slopes, rhos
+
+
+def test_spectral_rate_and_order_claims_are_not_held_on_counter_examples():
+    slopes, rhos = _stats(1.0)  # rate ∝ c_i, learned in eigenvalue order
+    th = 100.0 / EIGS
+    assert decide_slope(slopes, [6] * 3, 12000).verdict == "held"
+    assert decide_order(rhos, th, 0).verdict == "held"
+    slopes, _ = _stats(0.5)  # rate ∝ √c_i: still in order, but the slope is ½
+    assert decide_slope(slopes, [6] * 3, 12000).verdict == "not held"
+    slopes, rhos = _stats(1.0, order=slice(None, None, -1))  # the bottom direction is learned first
+    assert decide_slope(slopes, [6] * 3, 12000).verdict == "not held"
+    assert decide_order(rhos, th[::-1], 0).verdict == "not held"
+    # seeds that disagree about the slope: the CI straddles the band
+    assert decide_slope([0.7, 1.0, 1.3], [6] * 3, 12000).verdict == "inconclusive"
+
+
+def test_spectral_bottom_subspace_claim_is_not_held_when_top_carries_more():
+    assert decide_bottom({5: {"top": 0.6, "bottom": 0.3}, 20: {"top": 0.8, "bottom": 0.85}}).verdict == "held"
+    assert decide_bottom({5: {"top": 0.6, "bottom": 0.3}, 20: {"top": 0.8, "bottom": 0.8}}).verdict == "not held"
+
+
+PHASE_GAMMAS = np.array([0.1, 1.0, 10.0])
+PHASE_ALPHAS = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+
+
+def _grid(first: list[float]) -> np.ndarray:
+    """An excess-risk grid (γ × α) that is 0 from α = first[i] on and 1 below it."""
+    return np.array([[0.0 if a >= f else 1.0 for a in PHASE_ALPHAS] for f in first])
+
+
+def _phase(rc: list[float], je: list[float], err: dict | None = None) -> list[str]:
+    err = err or {"RC": _grid(rc), "JE": _grid(je)}
+    return _verdicts(decide_phase(PHASE_GAMMAS, PHASE_ALPHAS, err, {"RC": rc, "JE": je}))
+
+
+def test_je_vs_recon_phase_claims_are_not_held_on_counter_examples():
+    # the paper's pattern: weak γ, RC first; strong γ, JE first
+    assert _phase([1.0, 2.0, 3.0], [2.0, 2.0, 1.0]) == ["held"] * 3
+    # the reverse pattern: both comparisons are false, the boundaries still match the thresholds
+    assert _phase([2.0, 2.0, 1.0], [1.0, 2.0, 3.0]) == ["held", "not held", "not held"]
+    # strong γ: JE never recovers within the grid (∞), RC does
+    assert _phase([1.0, 2.0, 3.0], [2.0, 2.0, 9.0])[1] == "not held"
+    rc, je = [1.0, 2.0, 3.0], [2.0, 2.0, 1.0]
+    # recovery two grid steps above the threshold
+    late = {"RC": _grid([1.0, 2.0, 3.0]), "JE": _grid([2.0, 4.0, 1.0])}
+    assert _phase(rc, je, late)[0] == "not held"
+    # recovery in a window: lost again at a larger α
+    window = {"RC": _grid(rc), "JE": _grid(je)}
+    window["RC"][0, 3] = 0.5
+    assert _phase(rc, je, window)[0] == "not held"
+    # a boundary below the threshold is not held either
+    early = {"RC": _grid([0.0, 2.0, 3.0]), "JE": _grid(je)}
+    assert _phase(rc, je, early)[0] == "not held"

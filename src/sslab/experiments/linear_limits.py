@@ -44,6 +44,23 @@ class LinearLimitsConfig(ExperimentConfig):
         return self
 
 
+def accuracy_trend(lams: list[float], acc: list[float]) -> float:
+    """Spearman ρ(λ, test accuracy) over every point of the path (0 when the accuracy is constant)."""
+    return float(spearmanr(lams, acc).statistic) if len(set(acc)) > 1 else 0.0
+
+
+def decide_accuracy(lams: list[float], acc: list[float]) -> Claim:
+    """The pre-registered accuracy-trend claim: held iff ρ(λ, accuracy) < 0 over all λ."""
+    rho = accuracy_trend(lams, acc)
+    return Claim(
+        "test accuracy falls from the OLS end to the PCA end",
+        rho < 0,
+        f"Spearman ρ(λ, accuracy) = {rho:.2f} over {len(lams)} λ; accuracy {acc[0]:.4f} at "
+        f"λ={lams[0]:g} vs {acc[-1]:.4f} at λ={lams[-1]:g}",
+        TESTS["accuracy"],
+    )
+
+
 @register(
     "linear-limits",
     paper="Balestriero & LeCun 2024 (Thm 1)",
@@ -82,7 +99,7 @@ def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     ctx.save_figure(fig, "linear_limits")
-    rho_acc = float(spearmanr(lams, acc).statistic) if len(set(acc)) > 1 else 0.0
+    rho_acc = accuracy_trend(lams, acc)
     return Result(
         numbers={
             "lambdas": lams,
@@ -107,13 +124,7 @@ def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:
                 f"relative distance {d_pca[-1]:.2e} at λ={lams[-1]:g}",
                 TESTS["pca"],
             ),
-            Claim(
-                "test accuracy falls from the OLS end to the PCA end",
-                rho_acc < 0,
-                f"Spearman ρ(λ, accuracy) = {rho_acc:.2f} over {len(lams)} λ; accuracy {acc[0]:.4f} at "
-                f"λ={lams[0]:g} vs {acc[-1]:.4f} at λ={lams[-1]:g}",
-                TESTS["accuracy"],
-            ),
+            decide_accuracy(lams, acc),
         ],
         headline="pca_dist_at_max_lambda",
     )
