@@ -1,5 +1,5 @@
 """`je-vs-recon-deep`: irrelevant features on real textures, the deep counterpart of Van Assel et
-al. 2025 (seed 003) and Balestriero & LeCun 2024 (seed 002).
+al. 2025 and Balestriero & LeCun 2024.
 
 Data: ``mnist-5k`` digits (or ``animal-mnist`` silhouettes) alpha-composited over crops of real
 photographs, the background's contrast scaled by γ (:mod:`sslab.data.textured`; held-out
@@ -120,7 +120,7 @@ def arm(name: str, gamma: float, alpha: float | None = None) -> str:
 
 @register(
     "je-vs-recon-deep",
-    paper="Van Assel et al. 2025 (seed 003); Balestriero & LeCun 2024 (seed 002); deep counterpart",
+    paper="Van Assel et al. 2025; Balestriero & LeCun 2024; deep counterpart",
     claim="with strong irrelevant background features, reconstruction loses more accuracy than joint embedding, "
     "needs more background-aligned views, and is less robust to corruptions",
     config=JEDeepConfig,

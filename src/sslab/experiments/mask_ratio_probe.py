@@ -1,4 +1,4 @@
-"""`mask-ratio-probe` (Zhang et al. 2022, seed 001): MAE linear-probe accuracy against the mask
+"""`mask-ratio-probe` (Zhang, Wang & Wang 2022): MAE linear-probe accuracy against the mask
 ratio ρ, next to the raw-pixel and random-init baselines and the distance-based sweet spot of
 `mask-distance`.
 
@@ -50,7 +50,7 @@ def arm_name(rho: float) -> str:
 
 @register(
     "mask-ratio-probe",
-    paper="Zhang et al. 2022 (seed 001)",
+    paper="Zhang, Wang & Wang 2022 (Sec. 3)",
     claim="MAE's linear accuracy depends on ρ; the ρ > 0 chosen on validation beats plain autoencoding (ρ = 0)",
     config=MaskRatioProbeConfig,
     quick={**QUICK_RECIPE, "ratios": [0.0, 0.5, 0.75, 0.9]},

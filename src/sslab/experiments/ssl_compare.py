@@ -1,7 +1,7 @@
 """`ssl-compare`: MAE, U-MAE, SimCLR and latent prediction (I-JEPA style) with the same ViT,
 epochs, batch size, optimiser and seeds, next to the raw-pixel and random-init baselines, all
 evaluated by the one protocol (linear probe with C picked on validation, kNN). Checks the thesis
-of Balestriero & LeCun 2024 (seed 002) that features learned by reconstruction are less
+of Balestriero & LeCun 2024 that features learned by reconstruction are less
 informative for perception than those of joint-embedding methods, at this scale.
 
 The joint-embedding arm compared with MAE is the better of SimCLR and latent prediction *on
@@ -66,7 +66,7 @@ class SSLCompareConfig(DeepConfig):
     claim="under one budget, joint embedding (SimCLR, latent prediction) beats reconstruction (MAE) on linear probing",
     config=SSLCompareConfig,
     quick=QUICK_RECIPE,
-    quick_time="~5 min (mnist-5k; shares its runs with the other deep experiments)",
+    quick_time="~14 min measured (mnist-5k; its runs are shared with the other deep experiments)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )
 def run(cfg: SSLCompareConfig, ctx: RunContext) -> Result:

@@ -1,4 +1,4 @@
-"""`umae-lambda`: Zhang et al. 2022 (seed 001) Fig. 5 and Fig. 4 at laptop scale.
+"""`umae-lambda`: Zhang, Wang & Wang 2022, Fig. 5 and Fig. 4 at laptop scale.
 
 (a) linear-probe accuracy of U-MAE for a grid of uniformity weights λ that includes the official
 code's 0.01 and the paper's 0.001 (λ = 0 is MAE), next to the raw-pixel and random-init
@@ -53,7 +53,7 @@ def arm_name(lam: float) -> str:
 
 @register(
     "umae-lambda",
-    paper="Zhang et al. 2022 (seed 001, Fig. 4-5)",
+    paper="Zhang, Wang & Wang 2022 (Fig. 4-5)",
     claim="the uniformity weight λ > 0 chosen on validation beats MAE (λ=0), and stays above it along training",
     config=UMAELambdaConfig,
     quick={**QUICK_RECIPE, "lambdas": [0.0, 1e-3, 1e-2]},

@@ -1,4 +1,4 @@
-"""`umae-vs-mae`: Zhang et al. 2022 (seed 001) Table 1 and §4 at laptop scale.
+"""`umae-vs-mae`: Zhang, Wang & Wang 2022, Table 1 and §4 at laptop scale.
 
 MAE and U-MAE (MAE plus the uniformity term with weight λ; the official code's weight 0.01 by
 default) pre-trained with the same ViT, budget and seeds, next to the raw-pixel and random-init
@@ -79,7 +79,7 @@ def reconstruction_grid(
 
 @register(
     "umae-vs-mae",
-    paper="Zhang et al. 2022 (seed 001, Table 1)",
+    paper="Zhang, Wang & Wang 2022 (Table 1)",
     claim="U-MAE improves linear accuracy over MAE, spreads the feature spectrum, and does not hurt fine-tuning",
     config=UMAEvsMAEConfig,
     quick={**QUICK_RECIPE, "finetune_epochs": 3},
