@@ -49,8 +49,6 @@ TEST_CONTROL = ("the main test with the untrained encoder of each seed in MAE's 
 
 class AttentionConfig(DeepConfig):
     dataset: str = Field("mnist-5k", description="mnist-5k, animal-mnist, textured (digits: smoke tests)")
-    image_size: int = Field(28, ge=4, le=256)
-    patch: int = Field(7, ge=1, le=32)
     epochs: int = Field(30, ge=1, le=100_000)
     seeds: int = Field(5, ge=1, le=100)
     finetune_epochs: int = Field(0, ge=0, le=0, description="unused: linear probes gate the claim")

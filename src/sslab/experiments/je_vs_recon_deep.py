@@ -80,8 +80,6 @@ TEST_CORRUPT = ("per seed: d = reconstruction relative drop − joint-embedding 
 
 class JEDeepConfig(DeepConfig):
     dataset: str = Field("mnist-5k", description="foreground: mnist-5k, animal-mnist (digits: smoke tests)")
-    image_size: int = Field(28, ge=4, le=256)
-    patch: int = Field(7, ge=1, le=32)
     epochs: int = Field(10, ge=1, le=100_000)
     seeds: int = Field(5, ge=1, le=100)
     finetune_epochs: int = Field(0, ge=0, le=0, description="unused: this experiment reports linear and kNN probes")
