@@ -102,7 +102,9 @@ def test_choices_follow_the_registries():
     from sslab.train import cli as train_cli
 
     assert set(typing.get_args(train_cli.MethodChoice)) == set(METHODS)
-    assert tuple(typing.get_args(train_cli.DatasetChoice)) == DATASETS
+    from sslab.train.stream_run import STREAMING
+
+    assert set(typing.get_args(train_cli.DatasetChoice)) == set(DATASETS) | set(STREAMING)
     assert set(typing.get_args(train_cli.PresetChoice)) == set(PRESETS)
     done = subprocess.run([sys.executable, "-m", "sslab", "train", "bogus"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": SRC}, timeout=120)

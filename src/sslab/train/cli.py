@@ -25,7 +25,7 @@ from sslab.train.options import TrainOptions, validate
 MethodChoice = Literal["mae", "umae", "simclr", "latent"]
 DatasetChoice = Literal[
     "digits", "mnist-5k", "animal-mnist", "textured", "textured-animal", "cifar10", "cifar100", "stl10",
-    "imagefolder", "auto",
+    "imagefolder", "auto", "shards",  # shards: --stream only (sslab.train.stream_run.STREAMING)
 ]
 PresetChoice = Literal["cpu-tiny", "vit-tiny", "vit-small", "vit-base"]
 MethodArg = Annotated[MethodChoice, typer.Argument(help="Method to pre-train: mae, umae, simclr or latent.")]
