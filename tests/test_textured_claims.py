@@ -9,6 +9,7 @@ import torch
 from sslab.errors import ConfigError
 from sslab.eval.corruptions import corrupt, gaussian_blur
 from sslab.experiments.attention_locality import locality_effect
+from sslab.experiments.deep_common import PIXELS, RANDOM
 from sslab.experiments.je_vs_recon_deep import (
     JEDeepConfig,
     alpha_claim,
@@ -17,7 +18,7 @@ from sslab.experiments.je_vs_recon_deep import (
     corruption_claim,
     gamma_claim,
 )
-from sslab.experiments.textured_common import PIXELS, RANDOM, ArmTable, combine
+from sslab.experiments.textured_common import ArmTable, combine
 
 SEEDS = [0, 1000, 2000]
 

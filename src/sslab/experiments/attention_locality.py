@@ -22,10 +22,8 @@ from pydantic import Field
 
 from sslab.eval.attention import attention_maps, layer_metrics, patch_rows
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.deep_common import QUICK_RECIPE, DeepConfig, deep_setup, method_kwargs
+from sslab.experiments.deep_common import NOT_LEARNED, QUICK_RECIPE, RANDOM, DeepConfig, deep_setup, method_kwargs
 from sslab.experiments.textured_common import (
-    NOT_LEARNED,
-    RANDOM,
     ArmTable,
     combine,
     evaluate_into,

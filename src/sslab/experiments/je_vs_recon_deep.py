@@ -41,11 +41,16 @@ from sslab.eval.corruptions import CORRUPTIONS, PAPER_IMAGENET_C_DROP, corrupt
 from sslab.experiments.background_methods import build_background_method
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import linear_matrices, seeds_for
-from sslab.experiments.deep_common import DeepConfig, cache_root, method_kwargs, train_config
-from sslab.experiments.textured_common import (
+from sslab.experiments.deep_common import (
     NOT_LEARNED,
     PIXELS,
     RANDOM,
+    DeepConfig,
+    cache_root,
+    method_kwargs,
+    train_config,
+)
+from sslab.experiments.textured_common import (
     ArmTable,
     combine,
     evaluate_into,

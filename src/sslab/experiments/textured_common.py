@@ -20,13 +20,12 @@ from torch import nn
 
 from sslab.eval.features import extract_features
 from sslab.eval.knn import knn_accuracy
+from sslab.eval.probes import DEFAULT_CS
 from sslab.models.vit import ViTConfig, ViTEncoder
 from sslab.stats import Summary, decide, paired, summarize
 from sslab.train.loop import TrainConfig, train
 
-PIXELS, RANDOM = "pixels", "random-init"
-PROBE_CS = (0.01, 0.1, 1.0)  # the probe's grid (logistic_probe's default); C is chosen on validation
-NOT_LEARNED = "inconclusive: the runs did not learn"
+PROBE_CS = DEFAULT_CS  # the probe's grid (logistic_probe's default); C is chosen on validation
 
 
 class ArmTable:
