@@ -29,6 +29,7 @@ def main() -> None:
     plan = [
         ("je_closed_forms", ["--sizes", "256", "1024", "3072"] if args.quick else []),
         ("view_moments", []),
+        ("probe_speed", []),
         ("mae_step", ["--steps", "3"] if args.quick else []),
         ("pair_distances", None),
         ("masking_sweep", None),

@@ -253,3 +253,28 @@ def test_changing_the_test_labels_cannot_change_the_chosen_lambda(tmp_path, monk
     for arm, metrics in rec["numbers"]["arms"].items():
         assert other["numbers"]["arms"][arm]["val_linear"] == metrics["val_linear"]
         assert other["numbers"]["arms"][arm]["linear"] != metrics["linear"]  # every test label was changed
+
+
+def test_logistic_probe_fits_with_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threaded OpenBLAS beside torch's OpenMP pool slowed each fit 15-80x on 2 cores; the probe
+    must fit with every BLAS/OpenMP pool limited to one thread (and give the unlimited result)."""
+    from threadpoolctl import threadpool_info
+
+    import sslab.eval.probes as probes
+
+    seen: list[int] = []
+
+    class Recording(probes.LogisticRegression):
+        def fit(self, *a, **k):  # type: ignore[no-untyped-def]
+            seen.extend(p["num_threads"] for p in threadpool_info())
+            return super().fit(*a, **k)
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (120,), generator=g)
+    f = torch.randn(120, 5, generator=g) + y[:, None].float()
+    args = (f[:80], y[:80], f[80:100], y[80:100], f[100:], y[100:])
+    plain = probes.logistic_probe(*args)
+    monkeypatch.setattr(probes, "LogisticRegression", Recording)
+    limited = probes.logistic_probe(*args)
+    assert seen and set(seen) == {1}
+    assert limited == plain
