@@ -7,7 +7,11 @@ masked patches of the clean composite x. Masks are drawn before the view, so at 
 the plain MAE run on the composites, step for step.
 
 Joint embedding with views: SimCLR whose two views are each background-perturbed, then cropped
-and jittered by SimCLR's own :class:`sslab.methods.Augment`.
+and jittered by SimCLR's own :class:`sslab.methods.Augment`; and latent prediction
+(:class:`ViewTargetLatent`), whose context encoder sees the background-perturbed view x′ while the
+EMA target encoder sees the clean composite x, so the predictor regresses x's target-block latents
+from x′'s context (the joint-embedding analogue of :class:`ViewTargetMAE`). At α = 0 the view is
+x and draws no random numbers, so the run is the plain latent-prediction run, step for step.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sslab.views.augment import Augment
 from sslab.views.background import BackgroundViews, then
 from sslab.views.token_masks import random_masking
 
-BACKGROUND_METHODS = ("mae", "simclr")
+BACKGROUND_METHODS = ("mae", "simclr", "latent")
 
 
 class ViewTargetMAE(nn.Module):
@@ -46,10 +50,27 @@ class ViewTargetMAE(nn.Module):
         return {"loss": loss, "recon_loss": loss, "embedding": m.encoder.pool(tokens)}
 
 
+class ViewTargetLatent(nn.Module):
+    def __init__(self, latent: nn.Module, views: BackgroundViews) -> None:
+        super().__init__()
+        self.latent = latent
+        self.encoder = latent.encoder
+        self.views = views
+
+    def forward(self, packed: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return self.latent(self.views(packed, generator), generator, target_x=self.views.clean(packed))
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        self.latent.after_step(step, total_steps)
+
+
 def build_background_method(name: str, vit: ViTConfig, views: BackgroundViews, **kwargs) -> nn.Module:
-    """``mae`` → :class:`ViewTargetMAE`; ``simclr`` → SimCLR with views ``augment ∘ background``."""
+    """``mae`` → :class:`ViewTargetMAE`; ``simclr`` → SimCLR with views ``augment ∘ background``;
+    ``latent`` → :class:`ViewTargetLatent`."""
     if name == "mae":
         return ViewTargetMAE(build_method("mae", vit, **kwargs), views)
+    if name == "latent":
+        return ViewTargetLatent(build_method("latent", vit, **kwargs), views)
     if name == "simclr":
         return build_method("simclr", vit, augment=then(views, Augment()), **kwargs)
     raise ConfigError(f"background views are implemented for {', '.join(BACKGROUND_METHODS)}, not {name!r}")

@@ -46,7 +46,7 @@ PIXELS, RANDOM = "pixels", "random-init"
 # The quick recipe shared by the deep experiments on mnist-5k (docs/recipes.md; batch 64, the default, gives the
 # cpu-tiny ViT enough steps, 55 per epoch, to learn within the demo's budget); equal settings give
 # equal cache keys, so one pre-training per (method, seed) serves every experiment.
-QUICK_RECIPE: dict[str, Any] = {"epochs": 15, "seeds": 3}
+QUICK_RECIPE: dict[str, Any] = {"epochs": 30, "seeds": 3}
 NOT_LEARNED = "inconclusive (the runs did not learn)"
 
 

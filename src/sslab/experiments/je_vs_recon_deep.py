@@ -90,7 +90,7 @@ class JEDeepConfig(DeepConfig):
     finetune_epochs: int = Field(0, ge=0, le=0, description="unused: this experiment reports linear and kNN probes")
     gammas: list[float] = Field([0.0, 0.25, 0.5, 1.0, 2.0], min_length=2, description="background contrasts")
     methods: list[Literal["mae", "umae", "simclr", "latent"]] = Field(["mae", "simclr", "latent"], min_length=2)
-    alpha_methods: list[Literal["mae", "simclr"]] = Field(["mae", "simclr"], min_length=2)
+    alpha_methods: list[Literal["mae", "simclr", "latent"]] = Field(["mae", "simclr", "latent"], min_length=2)
     alpha_gammas: list[float] = Field([0.25, 2.0], min_length=1, description="small and large γ of the α arm")
     alphas: list[float] = Field([0.0, 0.5, 1.0], min_length=2, description="background perturbation strengths")
     alpha_mode: Literal["swap", "recrop"] = "swap"

@@ -76,11 +76,15 @@ class LatentPrediction(nn.Module):
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.predictor = Predictor(vit, predictor_dim, predictor_depth, predictor_heads)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, target_x: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``target_x`` (default ``x``): the image the target encoder sees; a view-perturbed ``x``
+        with the clean ``target_x`` predicts the clean image's latents from the view's context."""
         ctx_ids, tgt_ids = self.masks(x.shape[0], self.vit.grid, generator, x.device)
         b, k, nt = tgt_ids.shape
         with torch.no_grad():
-            full = self.target_encoder(x)[:, 1:]
+            full = self.target_encoder(x if target_x is None else target_x)[:, 1:]
             full = F.layer_norm(full, full.shape[-1:])
             target = gather_tokens(full, tgt_ids.reshape(b, k * nt)).reshape(b, k, nt, -1)
         ctx_tokens = self.encoder(x, ctx_ids)
