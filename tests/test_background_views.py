@@ -94,7 +94,7 @@ def test_background_simclr_trains_one_step_on_packed_images():
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and m.encoder.patch_embed.weight.grad is not None
     with pytest.raises(ConfigError):
-        build_background_method("latent", vit, BackgroundViews(gamma=1.0))
+        build_background_method("umae", vit, BackgroundViews(gamma=1.0))
 
 
 def test_background_simclr_at_zero_strength_is_plain_simclr():
@@ -109,3 +109,30 @@ def test_background_simclr_at_zero_strength_is_plain_simclr():
     a = wrapped(x, torch.Generator().manual_seed(5))["loss"]
     b = plain(views.clean(x), torch.Generator().manual_seed(5))["loss"]
     assert torch.allclose(a, b)
+
+
+def test_view_target_latent_at_zero_strength_is_plain_latent_prediction():
+    """α = 0: the latent-prediction loss on the clean composites (so the α = 0 arm may reuse the γ
+    arm's run); α = 1: the context sees swapped backgrounds while the targets stay clean, so the loss
+    differs, and the EMA update reaches the wrapped model's target encoder."""
+    vit = vit_config("cpu-tiny", image_size=8, patch=2, channels=1)
+    x = packed_batch()
+    views = BackgroundViews(gamma=1.0, strength=0.0, mean=0.5, std=0.2)
+    torch.manual_seed(0)
+    wrapped = build_background_method("latent", vit, views)
+    torch.manual_seed(0)
+    plain = build_method("latent", vit)
+    a = wrapped(x, torch.Generator().manual_seed(5))["loss"]
+    b = plain(views.clean(x), torch.Generator().manual_seed(5))["loss"]
+    assert torch.allclose(a, b)
+    swapped = build_background_method("latent", vit, BackgroundViews(gamma=1.0, strength=1.0, mean=0.5, std=0.2))
+    swapped.latent.load_state_dict(plain.state_dict())
+    c = swapped(x, torch.Generator().manual_seed(5))["loss"]
+    assert not torch.allclose(b, c)
+    before = [p.clone() for p in swapped.latent.target_encoder.parameters()]
+    with torch.no_grad():
+        for p in swapped.encoder.parameters():
+            p.add_(1.0)
+    swapped.after_step(0, 10)
+    after = list(swapped.latent.target_encoder.parameters())
+    assert all(not torch.equal(p0, p1) for p0, p1 in zip(before, after, strict=True))

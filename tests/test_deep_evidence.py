@@ -158,7 +158,7 @@ def _table(a: list[float], b: list[float], rand: list[float]) -> ArmTable:
     t = ArmTable()
     for arm, vals in (("a", a), ("b", b), (RANDOM, rand)):
         for v in vals:
-            t.add(arm, "linear", v / 100)
+            t.add(arm, "linear", v)
     return t
 
 

@@ -50,6 +50,50 @@ class ProbeResult:
     c: float
 
 
+@dataclass
+class FittedProbe:
+    """A logistic probe fitted on train with C chosen on validation; scores any test set."""
+
+    scaler: StandardScaler
+    clf: LogisticRegression
+    c: float
+    val_acc: float
+
+    def accuracy(self, features: torch.Tensor, labels: torch.Tensor) -> float:
+        """Fraction of ``labels`` predicted from ``features`` (standardised with train statistics)."""
+        with threadpool_limits(limits=1):
+            return float(self.clf.score(self.scaler.transform(_np(features)), _np(labels).astype(int)))
+
+
+def fit_logistic_probe(
+    f_train: torch.Tensor,
+    y_train: torch.Tensor,
+    f_val: torch.Tensor,
+    y_val: torch.Tensor,
+    cs: Sequence[float] = DEFAULT_CS,
+    max_iter: int = 500,
+) -> FittedProbe:
+    """Multinomial logistic regression on features standardised with train statistics; the inverse
+    regularisation C is the first of the best on validation accuracy, and the fit at that C is kept
+    (the fit is deterministic, so keeping it equals refitting at the chosen C).
+
+    The fits run with one BLAS/OpenMP thread: the matrices are small (n × d with d ≤ a few
+    hundred), and threaded OpenBLAS next to torch's OpenMP pool made the fits 15–80× slower on a
+    2-core machine with other work running (benchmarks/probe_speed.py)."""
+    scaler = StandardScaler().fit(_np(f_train))
+    ftr, fva = scaler.transform(_np(f_train)), scaler.transform(_np(f_val))
+    ytr, yva = _np(y_train).astype(int), _np(y_val).astype(int)
+    best: tuple[float, float, LogisticRegression | None] = (-1.0, cs[0], None)
+    with threadpool_limits(limits=1):
+        for c in cs:
+            clf = LogisticRegression(C=c, max_iter=max_iter).fit(ftr, ytr)
+            acc = float(clf.score(fva, yva))
+            if acc > best[0]:
+                best = (acc, c, clf)
+    assert best[2] is not None
+    return FittedProbe(scaler, best[2], best[1], best[0])
+
+
 def logistic_probe(
     f_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -60,25 +104,9 @@ def logistic_probe(
     cs: Sequence[float] = DEFAULT_CS,
     max_iter: int = 500,
 ) -> ProbeResult:
-    """Multinomial logistic regression; inverse regularisation C chosen on the val split
-    (the first of the best on ties), fitted on train; the test split is scored once,
-    after the choice, so its labels cannot influence it. Non-finite features (a diverged
-    encoder) give NaN accuracies.
-
-    The fits run with one BLAS/OpenMP thread: the matrices are small (n × d with d ≤ a few
-    hundred), and threaded OpenBLAS next to torch's OpenMP pool made the fits 15–80× slower on a
-    2-core machine with other work running (benchmarks/probe_speed.py)."""
+    """:func:`fit_logistic_probe`, then the test split scored once, after the choice of C, so its
+    labels cannot influence it. Non-finite features (a diverged encoder) give NaN accuracies."""
     if not all(bool(torch.isfinite(f).all()) for f in (f_train, f_val, f_test)):
         return ProbeResult(float("nan"), float("nan"), float("nan"))
-    scaler = StandardScaler().fit(_np(f_train))
-    ftr, fva, fte = (scaler.transform(_np(f)) for f in (f_train, f_val, f_test))
-    ytr, yva, yte = (_np(y).astype(int) for y in (y_train, y_val, y_test))
-    best: tuple[float, float, LogisticRegression | None] = (-1.0, cs[0], None)
-    with threadpool_limits(limits=1):
-        for c in cs:
-            clf = LogisticRegression(C=c, max_iter=max_iter).fit(ftr, ytr)
-            acc = float(clf.score(fva, yva))
-            if acc > best[0]:
-                best = (acc, c, clf)  # the fit is deterministic: keeping it equals refitting at the chosen C
-    assert best[2] is not None
-    return ProbeResult(float(best[2].score(fte, yte)), best[0], best[1])
+    probe = fit_logistic_probe(f_train, y_train, f_val, y_val, cs, max_iter)
+    return ProbeResult(probe.accuracy(f_test, y_test), probe.val_acc, probe.c)

@@ -156,34 +156,35 @@ def deep_setup(cfg: DeepConfig, ctx: RunContext) -> DeepSetup:
 
 
 class ArmTable:
-    """Per-seed values (in %) of each arm and metric, seeds in the setup's order."""
+    """Per-seed values of each arm and metric, seeds in the setup's order. Accuracies are stored in
+    % (:meth:`add_eval` converts the protocol's fractions); other metrics in their own unit."""
 
     def __init__(self) -> None:
         self.values: dict[str, dict[str, list[float]]] = {}
 
-    def add(self, arm: str, metric: str, fraction: float) -> None:
-        self.values.setdefault(arm, {}).setdefault(metric, []).append(100.0 * float(fraction))
+    def add(self, arm: str, metric: str, value: float) -> None:
+        self.values.setdefault(arm, {}).setdefault(metric, []).append(float(value))
 
     def add_eval(self, arm: str, ev: Evaluation) -> None:
         for metric, v in (("linear", ev.linear), ("knn", ev.knn), ("val_linear", ev.val_linear),
                           ("val_knn", ev.val_knn)):
-            self.add(arm, metric, v)
+            self.add(arm, metric, 100.0 * v)
 
-    def get(self, arm: str, metric: str) -> list[float]:
+    def get(self, arm: str, metric: str = "linear") -> list[float]:
         return self.values[arm][metric]
 
-    def summary(self, arm: str, metric: str) -> Summary:
+    def summary(self, arm: str, metric: str = "linear") -> Summary:
         return summarize(self.get(arm, metric))
 
-    def diff(self, a: str, b: str, metric: str) -> Summary:
+    def diff(self, a: str, b: str, metric: str = "linear") -> Summary:
         return paired(self.get(a, metric), self.get(b, metric))
 
     def records(self) -> dict[str, dict[str, dict[str, object]]]:
         """``numbers.arms``: arm → metric → {mean, ci95, per_seed, n_seeds}."""
         return {arm: {m: summarize(v).record() for m, v in ms.items()} for arm, ms in self.values.items()}
 
-    def text(self, arm: str, metric: str = "linear") -> str:
-        unit = "" if metric == "effective_rank" else "%"
+    def text(self, arm: str, metric: str = "linear", unit: str | None = None) -> str:
+        unit = ("" if metric == "effective_rank" else "%") if unit is None else unit
         return f"{arm} {self.summary(arm, metric).text(unit=unit)}"
 
 
@@ -208,8 +209,8 @@ def evaluate_arm(table: ArmTable, arm: str, pre: Pretrained, setup: DeepSetup) -
     ev = evaluate(pre.method.encoder, setup.splits, setup.cfg.probe_cs)
     table.add_eval(arm, ev)
     if setup.cfg.finetune_epochs > 0:
-        table.add(arm, "finetune", finetune_encoder(pre.method.encoder, setup.splits, setup.cfg.finetune_epochs,
-                                                    pre.key.seed))
+        table.add(arm, "finetune", 100.0 * finetune_encoder(pre.method.encoder, setup.splits,
+                                                            setup.cfg.finetune_epochs, pre.key.seed))
     return ev
 
 
@@ -220,6 +221,8 @@ def curve(pre: Pretrained, setup: DeepSetup) -> dict[int, Evaluation]:
 
 @dataclass(frozen=True)
 class Gate:
+    """The learning gate's outcome: whether the trained arms beat random init, the numbers, the test."""
+
     learned: bool
     evidence: str
     test: str

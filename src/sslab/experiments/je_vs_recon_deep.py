@@ -38,7 +38,7 @@ from pydantic import Field, model_validator
 from sslab.data import load_dataset
 from sslab.data.textured import textured_source
 from sslab.eval.corruptions import CORRUPTIONS, PAPER_IMAGENET_C_DROP, corrupt
-from sslab.experiments.background_methods import build_background_method
+from sslab.experiments.background_methods import BACKGROUND_METHODS, build_background_method
 from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.common import linear_matrices, seeds_for
 from sslab.experiments.deep_common import (
@@ -90,7 +90,8 @@ class JEDeepConfig(DeepConfig):
     finetune_epochs: int = Field(0, ge=0, le=0, description="unused: this experiment reports linear and kNN probes")
     gammas: list[float] = Field([0.0, 0.25, 0.5, 1.0, 2.0], min_length=2, description="background contrasts")
     methods: list[Literal["mae", "umae", "simclr", "latent"]] = Field(["mae", "simclr", "latent"], min_length=2)
-    alpha_methods: list[Literal["mae", "simclr", "latent"]] = Field(["mae", "simclr", "latent"], min_length=2)
+    alpha_methods: list[Literal["mae", "simclr", "latent"]] | None = Field(
+        None, min_length=2, description="methods of the α arm; default: those of methods that take background views")
     alpha_gammas: list[float] = Field([0.25, 2.0], min_length=1, description="small and large γ of the α arm")
     alphas: list[float] = Field([0.0, 0.5, 1.0], min_length=2, description="background perturbation strengths")
     alpha_mode: Literal["swap", "recrop"] = "swap"
@@ -105,6 +106,10 @@ class JEDeepConfig(DeepConfig):
             raise ValueError(f"gammas must be increasing from 0 (the clean reference), got {self.gammas}")
         if not set(self.alpha_gammas) <= set(self.gammas) or sorted(self.alpha_gammas) != self.alpha_gammas:
             raise ValueError(f"alpha_gammas {self.alpha_gammas} must be increasing values of gammas {self.gammas}")
+        if self.alpha_methods is None:
+            self.alpha_methods = [m for m in self.methods if m in BACKGROUND_METHODS]
+        if not any(m in RECON for m in self.alpha_methods) or not any(m in JOINT for m in self.alpha_methods):
+            raise ValueError(f"alpha_methods {self.alpha_methods} need mae and a joint-embedding method (simclr/latent)")
         if not set(self.alpha_methods) <= set(self.methods):
             raise ValueError(f"alpha_methods {self.alpha_methods} must be among methods {self.methods}")
         if self.alphas[0] != 0 or not all(0 <= a <= 1 for a in self.alphas):

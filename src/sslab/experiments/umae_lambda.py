@@ -86,7 +86,7 @@ def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:
     along = ArmTable()
     for arm, lam in ((umae, best), (mae, 0.0)):
         for c in per_run[lam]:
-            along.add(arm, "linear, mean over probed epochs", sum(e.linear for e in c.values()) / len(c))
+            along.add(arm, "linear, mean over probed epochs", 100.0 * sum(e.linear for e in c.values()) / len(c))
     claims = [
         gate_claim(table, g, [mae, umae]),
         paired_claim(f"U-MAE at the λ chosen on validation (λ={best:g}) beats MAE on linear probing",
