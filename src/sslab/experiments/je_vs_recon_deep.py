@@ -109,7 +109,7 @@ class JEDeepConfig(DeepConfig):
         if self.alpha_methods is None:
             self.alpha_methods = [m for m in self.methods if m in BACKGROUND_METHODS]
         if not any(m in RECON for m in self.alpha_methods) or not any(m in JOINT for m in self.alpha_methods):
-            raise ValueError(f"alpha_methods {self.alpha_methods} need mae and a joint-embedding method (simclr/latent)")
+            raise ValueError(f"alpha_methods {self.alpha_methods} need mae and simclr or latent")
         if not set(self.alpha_methods) <= set(self.methods):
             raise ValueError(f"alpha_methods {self.alpha_methods} must be among methods {self.methods}")
         if self.alphas[0] != 0 or not all(0 <= a <= 1 for a in self.alphas):
