@@ -5,8 +5,8 @@ import torch
 
 from sslab.data.textured import composite
 from sslab.errors import ConfigError
-from sslab.experiments.background_methods import ViewTargetMAE, build_background_method
 from sslab.methods import build_method
+from sslab.methods.background import ViewTargetMAE, build_background_method
 from sslab.models.vit import vit_config
 from sslab.views.background import BackgroundViews, derangement, pack
 

@@ -10,7 +10,7 @@ random-init encoder of each seed, and a learning gate over arbitrary (trained, u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,10 +22,8 @@ from sslab.eval.probes import DEFAULT_CS, FittedProbe, fit_logistic_probe
 from sslab.experiments.deep_common import ArmTable, Gate
 from sslab.models.vit import ViTConfig, ViTEncoder
 from sslab.stats import decide
-from sslab.train.loop import TrainConfig, train
 
-__all__ = ["ArmTable", "Gate", "combine", "evaluate_into", "fit_probe", "fmt_per_seed", "gate_pairs", "pretrain",
-           "random_init"]
+__all__ = ["ArmTable", "Gate", "combine", "evaluate_into", "fit_probe", "fmt_per_seed", "gate_pairs", "random_init"]
 
 PROBE_CS = DEFAULT_CS  # the probe's grid (logistic_probe's default); C is chosen on validation
 
@@ -63,14 +61,6 @@ def random_init(vit: ViTConfig, seed: int) -> ViTEncoder:
     """The untrained encoder of a seed: the initialisation its trained runs start from."""
     torch.manual_seed(seed)
     return ViTEncoder(vit).eval()
-
-
-def pretrain(build: Callable[[], nn.Module], images: torch.Tensor, cfg: TrainConfig) -> nn.Module:
-    """Seed, build, pre-train on ``images``; the method comes back on the CPU."""
-    torch.manual_seed(cfg.seed)
-    method = build()
-    train(method, images, cfg, None)
-    return method.cpu().eval()
 
 
 def gate_pairs(table: ArmTable, pairs: Sequence[tuple[str, str]]) -> Gate:

@@ -18,9 +18,17 @@ RANDOM_MASKING = ("mae", "umae")
 """The methods whose view is MAE's random patch masking, hence that take a ``mask_ratio``."""
 
 
-def build_method(name: str, vit: ViTConfig, **kwargs: Any) -> nn.Module:
+def build_method(name: str, vit: ViTConfig, background: dict[str, Any] | None = None, **kwargs: Any) -> nn.Module:
     """``mae`` / ``umae`` (MAE with ``uniformity_weight``, default :data:`UMAE_WEIGHT`) /
-    ``simclr`` / ``latent``."""
+    ``simclr`` / ``latent``. ``background`` (the fields of
+    :class:`sslab.views.background.BackgroundViews`) makes the method's views perturb the background
+    of packed (foreground, background) inputs (:func:`sslab.methods.background.build_background_method`);
+    being a plain keyword argument, it is part of a pre-training's cache key."""
+    if background is not None:
+        from sslab.methods.background import build_background_method
+        from sslab.views.background import BackgroundViews
+
+        return build_background_method(name, vit, BackgroundViews(**background), **kwargs)
     if name == "mae":
         return MAE(vit, **kwargs)
     if name == "umae":

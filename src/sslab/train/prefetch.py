@@ -57,25 +57,46 @@ def prefetch(
 
     Does nothing without a cache directory, with fewer than two workers, or with fewer than two
     missing runs (the experiment then trains them itself, exactly as before)."""
+    return prefetch_groups([(splits, dataset, jobs)], vit, cache, workers)
+
+
+def prefetch_groups(
+    groups: Sequence[tuple[Splits, str, Sequence[Job]]], vit: ViTConfig, cache: EncoderCache,
+    workers: int | None = None,
+) -> int:
+    """:func:`prefetch` for jobs on several training sets at once (each group: its splits, the
+    dataset name of its cache key, its jobs), so that one pool of workers stays busy across them."""
     workers = default_workers() if workers is None else workers
     if cache.root is None or workers < 2:
         return 0
-    images = tensor_hash(splits.train.images)
-    by_digest: dict[str, Job] = {}
-    for j in jobs:
-        digest = _key(j, vit, images, dataset).digest()
-        where = cache.path(_key(j, vit, images, dataset))
-        if where is not None and not where.is_dir():
-            by_digest.setdefault(digest, j)
-    missing = list(by_digest.values())
+    missing: dict[str, tuple[Job, Splits, str]] = {}
+    for splits, dataset, jobs in groups:
+        images = tensor_hash(splits.train.images)
+        for j in jobs:
+            key = _key(j, vit, images, dataset)
+            where = cache.path(key)
+            if where is not None and not where.is_dir():
+                missing.setdefault(key.digest(), (j, splits, dataset))
     if len(missing) < 2:
         return 0
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=ctx) as pool:
-        futures = [pool.submit(_train_one, j, vit, splits, dataset, str(cache.root)) for j in missing]
+        order = sorted(missing.values(), key=lambda t: -_cost(t[0]))  # longest first
+        futures = [pool.submit(_train_one, j, vit, sp, ds, str(cache.root)) for j, sp, ds in order]
         for f in futures:
             f.result()
     return len(missing)
+
+
+# Relative cost of one epoch (measured on 2 CPU cores, cpu-tiny ViT, batch 64: MAE 0.85 s, SimCLR
+# 3.3 s, latent prediction 3.2 s); the longest runs start first so that no worker idles at the end.
+_EPOCH_COST = {"simclr": 4.0, "latent": 4.0}
+
+
+def _cost(job: Job) -> float:
+    ratio = job.kwargs.get("mask_ratio", 0.75) if job.method in ("mae", "umae") else None
+    per_epoch = _EPOCH_COST.get(job.method, 1.0) if ratio is None else 0.5 + 2.0 * (1.0 - ratio)  # 1 at ρ = 0.75
+    return per_epoch * job.train_cfg.epochs
 
 
 def _key(job: Job, vit: ViTConfig, images_hash: str, dataset: str) -> CacheKey:

@@ -21,8 +21,10 @@ from torch import nn
 
 from sslab.data.patches import patchify
 from sslab.errors import ConfigError
-from sslab.methods import build_method
+from sslab.methods.latent import LatentPrediction
 from sslab.methods.losses import masked_patch_mse
+from sslab.methods.mae import MAE
+from sslab.methods.simclr import SimCLR
 from sslab.models.vit import ViTConfig
 from sslab.views.augment import Augment
 from sslab.views.background import BackgroundViews, then
@@ -66,11 +68,12 @@ class ViewTargetLatent(nn.Module):
 
 def build_background_method(name: str, vit: ViTConfig, views: BackgroundViews, **kwargs) -> nn.Module:
     """``mae`` → :class:`ViewTargetMAE`; ``simclr`` → SimCLR with views ``augment ∘ background``;
-    ``latent`` → :class:`ViewTargetLatent`."""
+    ``latent`` → :class:`ViewTargetLatent`. The model trains on packed (foreground, background)
+    tensors (:func:`sslab.views.background.pack`)."""
     if name == "mae":
-        return ViewTargetMAE(build_method("mae", vit, **kwargs), views)
+        return ViewTargetMAE(MAE(vit, **kwargs), views)
     if name == "latent":
-        return ViewTargetLatent(build_method("latent", vit, **kwargs), views)
+        return ViewTargetLatent(LatentPrediction(vit, **kwargs), views)
     if name == "simclr":
-        return build_method("simclr", vit, augment=then(views, Augment()), **kwargs)
+        return SimCLR(vit, augment=then(views, Augment()), **kwargs)
     raise ConfigError(f"background views are implemented for {', '.join(BACKGROUND_METHODS)}, not {name!r}")
