@@ -61,6 +61,29 @@ def test_umae_vs_mae_runs_streamed_on_an_imagenet_folder(tmp_path: Path, monkeyp
     assert pre["trained"] == 4 and {r["method"] for r in pre["runs"]} == {"mae", "umae"}
 
 
+def write_stl10_balanced(root: Path, per_class: int = 5, unlabeled: int = 30, seed: int = 1) -> Path:
+    """``root/stl10_binary/*_X.bin`` (each channel column-major) with every class present in train and test."""
+    rng = np.random.default_rng(seed)
+    d = root / "stl10_binary"
+    d.mkdir(parents=True)
+    for split, n in (("train", 10 * per_class), ("test", 20), ("unlabeled", unlabeled)):
+        rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8).tofile(d / f"{split}_X.bin")
+        if split != "unlabeled":
+            (np.arange(n) % 10 + 1).astype(np.uint8).tofile(d / f"{split}_y.bin")
+    return root
+
+
+def test_umae_vs_mae_pretrains_on_the_stl10_unlabeled_memmap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSLAB_PREFETCH_WORKERS", "0")
+    root = write_stl10_balanced(tmp_path / "stl", unlabeled=30)
+    tiny = {**TINY, "dataset": "stl10", "finetune_epochs": 0, "data_workers": 0}
+    run_dir, _ = run_experiment("umae-vs-mae", quick=True, overrides=tiny, out_root=tmp_path / "runs",
+                                  data_dir=root, raise_errors=True)
+    pre = json.loads((run_dir / "result.json").read_text())["numbers"]["pretraining"]
+    assert pre["streaming"] is True and pre["pretrain_images"] == 30  # the unlabeled split, not the 45 train images
+    assert pre["trained"] == 4
+
+
 def test_deep_splits_stream_lazily_and_auto_keeps_small_data_in_memory(tmp_path: Path) -> None:
     root = write_imagenet(tmp_path / "in100", per_class=6, held=2)
     streamed = deep_splits(DeepConfig(**{**TINY, "stream": True}), root)
@@ -121,3 +144,22 @@ def test_simclr_trains_on_loader_view_pairs_without_its_batch_augmentation(tmp_p
     cfg = TrainConfig(epochs=1, batch_size=6, warmup_epochs=1, seed=1, checkpoint_every=1, tensorboard=False)
     state = train(method, ViewPairs(source), cfg, workers=1)
     assert state.step == 2 and np.isfinite(state.history[-1]["loss"])
+
+
+def test_sslab_train_simclr_stream_feeds_per_sample_view_pairs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sslab.cli import app
+    from sslab.views.augment import Augment
+
+    def refuse(self: Augment, *_: object) -> torch.Tensor:
+        raise AssertionError("the batch augmentation ran on a stream")
+
+    monkeypatch.setattr(Augment, "__call__", refuse)
+    root = write_imagenet(tmp_path / "in100", per_class=6, held=2)
+    result = CliRunner().invoke(app, [
+        "train", "simclr", "--dataset", "imagefolder", "--data-dir", str(root), "--stream", "--augment", "simclr",
+        "--preset", "cpu-tiny", "--image-size", "16", "--patch", "8", "--batch-size", "6", "--epochs", "1",
+        "--eval-every", "0", "--device", "cpu", "--workers", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 2

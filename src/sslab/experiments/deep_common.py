@@ -134,7 +134,8 @@ class DeepSetup:
         return {"runs": self.runs, "cache_hits": hits, "trained": len(self.runs) - hits,
                 "train_seconds": round(sum(r["train_seconds"] for r in self.runs if not r["cache_hit"]), 1),
                 "dataset": self.dataset, "train_images_hash": data_hash(self.splits.train.images),
-                **({"streaming": True} if is_lazy(self.splits.train.images) else {})}
+                **({"streaming": True, "pretrain_images": self.splits.info.get("pretrain_images")}
+                   if is_lazy(self.splits.train.images) else {})}
 
 
 def train_config(cfg: DeepConfig, seed: int, **extra: Any) -> TrainConfig:

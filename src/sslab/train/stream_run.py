@@ -7,6 +7,9 @@
 memory is bounded too; ``eval_limit`` caps the train-split images whose features fit the probe
 (evenly spaced, all of val and test up to the same cap), 0 for no cap.
 
+:func:`lazy_splits` gives the same streaming data as :class:`sslab.data.Splits` of
+:class:`sslab.data.lazy.LazyImages`, the form the deep experiments read (``--set stream=true``).
+
 Streaming datasets: ``imagefolder`` (and ``auto`` on a folder), ``cifar10``/``cifar100`` (uint8
 cache), ``stl10`` (memory map; pre-training on the unlabeled split when present) and
 ``shards`` (a ``sslab data shard`` folder).
