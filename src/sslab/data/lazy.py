@@ -59,6 +59,7 @@ class LazyImages:
                  device: str = "cpu") -> None:
         self.source, self.pretrain_source = source, pretrain if pretrain is not None else source
         self.workers, self.device = workers, device
+        self._fingerprint: str | None = None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -116,11 +117,14 @@ class LazyImages:
         return torch.cat(out)
 
     def fingerprint(self) -> str:
-        """SHA-256 (first 16 hex digits) naming the data; see the module docstring."""
-        h = hashlib.sha256()
-        for src in (self.source, self.pretrain_source):
-            h.update(source_identity(src).encode())
-        return "stream-" + h.hexdigest()[:16]
+        """SHA-256 (first 16 hex digits) naming the data; see the module docstring. Computed once
+        per object (one stat per file), so every run of an experiment sees the same name."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for src in (self.source, self.pretrain_source):
+                h.update(source_identity(src).encode())
+            self._fingerprint = "stream-" + h.hexdigest()[:16]
+        return self._fingerprint
 
 
 def _files_identity(files: np.ndarray) -> str:
