@@ -28,7 +28,7 @@ from PIL import Image
 from sslab.data.cifar import CIFAR10_LAYOUT, CIFAR100_LAYOUT, read_pickle_batch
 from sslab.data.dataset import stratified_split
 from sslab.data.item_augment import ItemAugment, item_rng, named_augment, resize_only
-from sslab.data.streaming import StreamSplits, channel_stats, standardize
+from sslab.data.streaming import StreamSplits, channel_stats, source_views, standardize
 from sslab.errors import DataError, OutputError
 from sslab.io import atomic_write_bytes, atomic_write_text
 
@@ -72,13 +72,18 @@ class ArraySource:
         x = np.asarray(self.images[index])
         return x.transpose(2, 1, 0) if self.transposed else x.transpose(1, 2, 0)
 
-    def raw(self, index: int, epoch: int = 0) -> np.ndarray:
+    def image(self, index: int) -> Image.Image:
         hwc = self.pixels(index)
-        img = Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else np.ascontiguousarray(hwc))
-        return self.augment(img, item_rng(self.seed, epoch, int(index)))
+        return Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else np.ascontiguousarray(hwc))
+
+    def raw(self, index: int, epoch: int = 0) -> np.ndarray:
+        return self.augment(self.image(index), item_rng(self.seed, epoch, int(index)))
 
     def item(self, index: int, epoch: int = 0) -> torch.Tensor:
         return standardize(self.raw(index, epoch), self.mean, self.std)
+
+    def views(self, index: int, epoch: int = 0, count: int = 2) -> torch.Tensor:
+        return source_views(self, index, epoch, count)
 
     def subset(self, index: np.ndarray) -> ArraySource:
         """Rows ``index``; the memory map stays a map (indices are resolved per item)."""

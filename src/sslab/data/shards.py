@@ -40,10 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from sslab.data.item_augment import ItemAugment, item_rng, resize_only
-from sslab.data.streaming import decode, scan_folder, standardize
+from sslab.data.streaming import decode, scan_folder, source_views, standardize
 from sslab.errors import ConfigError, DataError, OutputError
 
 FORMAT = "sslab-shards/1"
@@ -163,9 +164,14 @@ class ShardSource:
             raise DataError(f"{self.root / self.shard_files[shard]} is truncated; rewrite the shards")
         return data
 
+    def image(self, index: int) -> Image.Image:
+        return decode(f"sample {index} of {self.root}", self.channels, self.image_bytes(index))
+
     def item(self, index: int, epoch: int = 0) -> torch.Tensor:
-        img = decode(f"sample {index} of {self.root}", self.channels, self.image_bytes(index))
-        return standardize(self.augment(img, item_rng(self.seed, epoch, int(index))), self.mean, self.std)
+        return standardize(self.augment(self.image(index), item_rng(self.seed, epoch, int(index))), self.mean, self.std)
+
+    def views(self, index: int, epoch: int = 0, count: int = 2) -> torch.Tensor:
+        return source_views(self, index, epoch, count)
 
     def with_augment(self, augment: ItemAugment) -> ShardSource:
         return replace(self, augment=augment)

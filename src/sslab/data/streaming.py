@@ -34,7 +34,7 @@ from PIL import Image
 
 from sslab.data.dataset import stratified_split
 from sslab.data.imagefolder import EXTENSIONS, LAYOUT, MAX_IMAGE_PIXELS
-from sslab.data.item_augment import ItemAugment, item_rng, named_augment, resize_only
+from sslab.data.item_augment import ItemAugment, item_rng, named_augment, resize_only, views
 from sslab.errors import DataError
 
 STATS_IMAGES = 512
@@ -126,19 +126,66 @@ class FolderSource:
     def image_shape(self) -> tuple[int, int, int]:
         return self.channels, self.augment.size, self.augment.size
 
+    def image(self, index: int) -> Image.Image:
+        """The decoded file of item ``index``."""
+        return decode(self.files[index], self.channels)
+
     def raw(self, index: int, epoch: int = 0) -> np.ndarray:
         """(C, H, W) float32 in [0, 1], before standardisation."""
-        img = decode(self.files[index], self.channels)
-        return self.augment(img, item_rng(self.seed, epoch, int(index)))
+        return self.augment(self.image(index), item_rng(self.seed, epoch, int(index)))
 
     def item(self, index: int, epoch: int = 0) -> torch.Tensor:
         return standardize(self.raw(index, epoch), self.mean, self.std)
+
+    def views(self, index: int, epoch: int = 0, count: int = 2) -> torch.Tensor:
+        return source_views(self, index, epoch, count)
 
     def subset(self, index: np.ndarray) -> FolderSource:
         return replace(self, files=self.files[index], label_array=self.label_array[index])
 
     def with_augment(self, augment: ItemAugment) -> FolderSource:
         return replace(self, augment=augment)
+
+
+def source_views(source: ImageSource, index: int, epoch: int, count: int) -> torch.Tensor:
+    """(count, C, H, W): ``count`` independent augmentations of one decoded item, drawn one after
+    the other from the generator of (seed, epoch, index) — a pure function of the three integers.
+    ``source`` is any source dataclass with ``image``, ``augment``, ``seed``, ``mean`` and ``std``."""
+    img = source.image(index)  # type: ignore[attr-defined]
+    rng = item_rng(source.seed, epoch, int(index))  # type: ignore[attr-defined]
+    drawn = views(source.augment, img, rng, count)  # type: ignore[attr-defined]
+    return torch.stack([standardize(x, source.mean, source.std) for x in drawn])  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ViewPairs:
+    """A source whose item is two independent views (2, C, H, W) of one sample, for the
+    two-view methods (SimCLR): the pair is drawn in the DataLoader worker per sample, with the
+    sample's own generator, instead of from the batch tensor in the training step."""
+
+    source: ImageSource
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def classes(self) -> list[str]:
+        return self.source.classes
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.source.labels
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.source.image_shape
+
+    def item(self, index: int, epoch: int = 0) -> torch.Tensor:
+        return self.source.views(index, epoch, 2)  # type: ignore[attr-defined]
 
 
 def standardize(x: np.ndarray, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> torch.Tensor:

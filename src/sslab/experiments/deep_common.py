@@ -31,6 +31,8 @@ from pydantic import Field, model_validator
 
 from sslab.config import ExperimentConfig
 from sslab.data import Splits, load_dataset
+from sslab.data.lazy import flat_pixels, is_lazy
+from sslab.distributed import resolve_device
 from sslab.eval.features import extract_features
 from sslab.eval.probes import DEFAULT_CS
 from sslab.experiments.base import Claim, RunContext
@@ -38,7 +40,7 @@ from sslab.experiments.common import seeds_for
 from sslab.methods import UMAE_WEIGHT, method_options
 from sslab.models.vit import ViTConfig, ViTEncoder, vit_config
 from sslab.stats import Summary, decide, gate, paired, summarize
-from sslab.train.cache import EncoderCache, tensor_hash
+from sslab.train.cache import EncoderCache, data_hash
 from sslab.train.loop import TrainConfig
 from sslab.train.pipeline import Evaluation, Pretrained, evaluate, evaluate_features, finetune_encoder, pretrain
 
@@ -80,6 +82,9 @@ class DeepConfig(ExperimentConfig):
     cache: bool = Field(True, description="share pre-trained encoders through runs/cache (content-addressed)")
     device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$", description="pre-training device")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast during pre-training")
+    stream: bool | None = Field(None, description="read imagefolder/stl10/cifar per item from disk (DataLoader "
+                                "workers) instead of into memory; None: when in memory they would exceed 4 GiB")
+    data_workers: int = Field(2, ge=0, le=256, description="decoding processes of a streamed dataset")
 
     @model_validator(mode="after")
     def _patch_tiles_image(self) -> DeepConfig:
@@ -128,7 +133,9 @@ class DeepSetup:
         hits = sum(r["cache_hit"] for r in self.runs)
         return {"runs": self.runs, "cache_hits": hits, "trained": len(self.runs) - hits,
                 "train_seconds": round(sum(r["train_seconds"] for r in self.runs if not r["cache_hit"]), 1),
-                "dataset": self.dataset, "train_images_hash": tensor_hash(self.splits.train.images)}
+                "dataset": self.dataset, "train_images_hash": data_hash(self.splits.train.images),
+                **({"streaming": True, "pretrain_images": self.splits.info.get("pretrain_images")}
+                   if is_lazy(self.splits.train.images) else {})}
 
 
 def train_config(cfg: DeepConfig, seed: int, **extra: Any) -> TrainConfig:
@@ -145,8 +152,23 @@ def cache_root(ctx: RunContext) -> Path:
     return Path(env) if env else ctx.out_dir.parent.parent / "cache"
 
 
+def deep_splits(cfg: DeepConfig, data_dir: Path | None) -> Splits:
+    """The standardised splits, in memory or streamed (:func:`sslab.train.stream_run.lazy_splits`,
+    the same :class:`Splits` interface) when ``cfg.stream`` says so or, unset, when the in-memory
+    float32 splits would exceed :data:`~sslab.train.stream_run.STREAM_ABOVE_BYTES`."""
+    from sslab.train import stream_run
+
+    stream = cfg.stream
+    if stream is None:
+        stream = stream_run.in_memory_bytes(cfg.dataset, data_dir, cfg.image_size) > stream_run.STREAM_ABOVE_BYTES
+    if stream:
+        device = str(resolve_device(cfg.device))
+        return stream_run.lazy_splits(cfg.dataset, data_dir, cfg.image_size, workers=cfg.data_workers, device=device)
+    return load_dataset(cfg.dataset, data_dir, cfg.image_size).standardized()
+
+
 def deep_setup(cfg: DeepConfig, ctx: RunContext) -> DeepSetup:
-    splits = load_dataset(cfg.dataset, ctx.data_dir, cfg.image_size).standardized()
+    splits = deep_splits(cfg, ctx.data_dir)
     overrides = {} if cfg.depth is None else {"depth": cfg.depth}
     vit = vit_config(
         cfg.preset, image_size=cfg.image_size, patch=cfg.patch, channels=splits.train.image_shape[0], **overrides
@@ -189,7 +211,7 @@ class ArmTable:
 
 
 def pixel_features(splits: Splits) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return tuple(d.images.reshape(len(d), -1).float() for d in (splits.train, splits.val, splits.test))
+    return tuple(flat_pixels(d.images) for d in (splits.train, splits.val, splits.test))
 
 
 def add_baselines(table: ArmTable, setup: DeepSetup, ctx: RunContext) -> None:

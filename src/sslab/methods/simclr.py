@@ -3,6 +3,11 @@ encoder + MLP projector; loss = NT-Xent over the batch (all other views are nega
 temperature τ = ``temperature`` (default :data:`~sslab.methods.losses.SIMCLR_TEMPERATURE` = 0.5,
 the CIFAR-10 setting of the SimCLR paper and lightly's default; 0.1 is its ImageNet setting).
 
+Views: from a batch of images (B, C, H, W), two draws of the batched tensor augmentation
+``augment`` with the step's generator; a batch of view pairs (B, 2, C, H, W) — what a streaming
+source gives, each pair drawn per sample in a DataLoader worker
+(:class:`sslab.data.streaming.ViewPairs`) — is used as it is.
+
 Data parallel: the projector's BatchNorm uses global-batch statistics and the negatives are
 the projections gathered from every rank, so W processes optimise the single-process loss."""
 
@@ -38,7 +43,10 @@ class SimCLR(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        v1, v2 = self.augment(x, generator), self.augment(x, generator)
+        if x.ndim == 5:  # (B, 2, C, H, W): two views drawn per sample by the data loader
+            v1, v2 = x[:, 0], x[:, 1]
+        else:
+            v1, v2 = self.augment(x, generator), self.augment(x, generator)
         h = self.encoder.features(torch.cat([v1, v2]))
         z = self.projector(h)
         b = x.shape[0]

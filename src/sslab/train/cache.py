@@ -75,6 +75,13 @@ def tensor_hash(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
+def data_hash(images: Any) -> str:
+    """The ``train_images`` field of a cache key: :func:`tensor_hash` of an in-memory tensor,
+    the ``fingerprint()`` of streamed images (:class:`sslab.data.lazy.LazyImages`)."""
+    fingerprint = getattr(images, "fingerprint", None)
+    return fingerprint() if callable(fingerprint) else tensor_hash(images)
+
+
 @dataclass(frozen=True)
 class CacheKey:
     """Everything a pre-trained encoder depends on (see the module docstring)."""
@@ -84,7 +91,7 @@ class CacheKey:
     vit: dict[str, Any]
     train: dict[str, Any]
     dataset: str
-    train_images: str  # tensor_hash of the training images
+    train_images: str  # data_hash of the training images
     seed: int
     code: str = field(default_factory=code_version)
 

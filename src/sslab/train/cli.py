@@ -182,6 +182,7 @@ def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
     from sslab.models import vit_config
     from sslab.train.loop import train as run_training
     from sslab.train.stream_run import training_data
+    from sslab.train.streaming_loader import method_data
 
     data = training_data(opts.dataset, opts.data_dir, opts.image_size, opts.seed, stream=opts.stream,
                          augment=opts.augment, workers=opts.workers, eval_limit=opts.eval_limit)
@@ -195,7 +196,7 @@ def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
     opts.out.mkdir(parents=True, exist_ok=True)
     with live(enabled=world.is_main):
         state = run_training(
-            model, data.train, cfg, opts.out, resume=opts.resume, run_config=run_config,
+            model, method_data(data.train, opts.method), cfg, opts.out, resume=opts.resume, run_config=run_config,
             evaluate=data.online, stop_after_steps=opts.max_steps, workers=opts.workers,
         )
     if world.is_main:

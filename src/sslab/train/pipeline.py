@@ -21,13 +21,14 @@ import torch
 from torch import nn
 
 from sslab.data import Splits
+from sslab.data.lazy import is_lazy
 from sslab.eval.features import extract_features
 from sslab.eval.finetune import finetune
 from sslab.eval.knn import knn_accuracy
 from sslab.eval.probes import DEFAULT_CS, logistic_probe
 from sslab.methods import build_method
 from sslab.models.vit import ViTConfig
-from sslab.train.cache import CacheKey, EncoderCache, tensor_hash
+from sslab.train.cache import CacheKey, EncoderCache, data_hash
 from sslab.train.loop import TrainConfig, train
 
 
@@ -116,15 +117,19 @@ def pretrain(
 ) -> Pretrained:
     """Pre-train on the train split's images, or load the identical run from ``cache``.
 
+    Streamed splits (:class:`sslab.data.lazy.LazyImages`) pre-train on their pre-training source
+    with per-sample augmentation (two views per sample for SimCLR); in-memory ones on the tensor.
+
     ``dataset`` (the name given to :func:`sslab.data.load_dataset`) is part of the cache key and
     of the checkpoint's run config, so ``sslab eval`` reloads the same data."""
     kwargs = dict(method_kwargs or {})
     torch.manual_seed(train_cfg.seed)
     method = build_method(method_name, vit, **kwargs)
+    images = splits.train.images
     key = CacheKey(method_name, kwargs, vit.to_dict(), CacheKey.train_fields(train_cfg), dataset,
-                   tensor_hash(splits.train.images), train_cfg.seed)
+                   data_hash(images), train_cfg.seed)
     run_config = {"method": method_name, "vit": vit.to_dict(), "method_kwargs": kwargs, "dataset": dataset,
-                  "cache_key": key.digest()}
+                  "cache_key": key.digest(), **({"stream": True} if is_lazy(images) else {})}
     cache = cache or EncoderCache(None)
     hit = cache.load(key, method)
     if hit is not None:
@@ -143,7 +148,11 @@ def pretrain(
 
     cfg = replace(train_cfg, eval_every=1)
     start = time.perf_counter()
-    state = train(method, splits.train.images, cfg, out_dir, run_config=run_config, evaluate=snapshot)
+    if is_lazy(images):  # decoded and augmented per sample in DataLoader workers
+        data, workers = images.pretraining(method_name, train_cfg.seed), images.workers
+    else:
+        data, workers = images, 2
+    state = train(method, data, cfg, out_dir, run_config=run_config, evaluate=snapshot, workers=workers)
     seconds = time.perf_counter() - start
     method.cpu().eval()  # evaluation (and the experiments' own probes) run on CPU tensors
     cache.store(key, method, state.history, snaps, seconds)

@@ -3,7 +3,8 @@
 A deep experiment needs many small, independent pre-trainings (methods × seeds × arms). On a
 CPU, a small ViT does not use two cores well from one process, but two single-threaded processes
 do. :func:`prefetch` trains the runs that the cache does not hold yet in ``workers`` spawned
-processes (one torch thread each); the experiment then asks :func:`sslab.train.pipeline.pretrain`
+processes (one torch thread each) — in-memory data only: a streamed run decodes in its own
+DataLoader workers; the experiment then asks :func:`sslab.train.pipeline.pretrain`
 for each run as usual and is served from the cache. A run's result depends only on its cache key
 (method, settings, data, seed), never on which process trained it, so the experiment's numbers are
 those of a sequential run (up to the floating-point summation order of one vs two threads).
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from sslab.data import Splits
 from sslab.models.vit import ViTConfig
@@ -71,6 +74,8 @@ def prefetch_groups(
         return 0
     missing: dict[str, tuple[Job, Splits, str]] = {}
     for splits, dataset, jobs in groups:
+        if not isinstance(splits.train.images, torch.Tensor):
+            continue  # streamed data: each run's DataLoader workers already use the cores
         images = tensor_hash(splits.train.images)
         for j in jobs:
             key = _key(j, vit, images, dataset)

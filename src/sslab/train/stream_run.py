@@ -7,6 +7,9 @@
 memory is bounded too; ``eval_limit`` caps the train-split images whose features fit the probe
 (evenly spaced, all of val and test up to the same cap), 0 for no cap.
 
+:func:`lazy_splits` gives the same streaming data as :class:`sslab.data.Splits` of
+:class:`sslab.data.lazy.LazyImages`, the form the deep experiments read (``--set stream=true``).
+
 Streaming datasets: ``imagefolder`` (and ``auto`` on a folder), ``cifar10``/``cifar100`` (uint8
 cache), ``stl10`` (memory map; pre-training on the unlabeled split when present) and
 ``shards`` (a ``sslab data shard`` folder).
@@ -21,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sslab.data.dataset import stratified_split
+from sslab.data.dataset import Splits, stratified_split
 from sslab.data.item_augment import named_augment
 from sslab.data.streaming import ImageSource, StreamSplits, channel_stats, streaming_splits
 from sslab.errors import ConfigError, DataError
@@ -93,6 +96,48 @@ def load_streaming(
         pretrain = "unlabeled" if (root / "unlabeled_X.bin").is_file() else "train"
         return stl10_streaming_splits(data_dir, image_size, augment, pretrain, seed=seed)
     return streaming_splits(data_dir, image_size, augment, seed=seed)
+
+
+STREAM_ABOVE_BYTES = 4 * 2**30  # auto: stream when the float32 splits would take more than 4 GiB in memory
+
+
+def in_memory_bytes(dataset: str, data_dir: Path | None, image_size: int) -> int:
+    """What the in-memory loader would hold for ``dataset`` (all splits, float32), from file names
+    and sizes only; 0 for the datasets that do not stream (bundled and packaged ones)."""
+    from sslab.data import detect_dataset
+    from sslab.data.streaming import scan_folder
+
+    if dataset not in STREAMING or dataset == "shards" or data_dir is None or not Path(data_dir).is_dir():
+        return 0
+    data_dir = Path(data_dir)
+    name = detect_dataset(data_dir) if dataset == "auto" else dataset
+    per_image = 4 * image_size * image_size * 3
+    if name in ("cifar10", "cifar100"):
+        return 60_000 * per_image
+    if name == "stl10":
+        return 13_000 * per_image
+    roots = [data_dir / p for p in ("train", "val", "test") if (data_dir / p).is_dir()] or [data_dir]
+    return sum(len(scan_folder(r)[0]) for r in roots) * per_image
+
+
+def lazy_splits(
+    dataset: str, data_dir: Path | None, image_size: int, *, workers: int = 2, device: str = "cpu"
+) -> Splits:
+    """The streaming splits as :class:`sslab.data.Splits` of :class:`sslab.data.lazy.LazyImages`:
+    train/val/test in the deterministic, standardised view (the evaluation protocol's images), the
+    train split's images carrying the pre-training source (the train files; STL-10's unlabeled
+    split when present) — code written for in-memory splits runs on them unchanged."""
+    from sslab.data.dataset import ImageDataset, Splits
+    from sslab.data.lazy import LazyImages
+
+    ss = load_streaming(dataset, data_dir, image_size, augment="none")
+
+    def part(source: ImageSource, pretrain: ImageSource | None = None) -> ImageDataset:
+        images = LazyImages(source, pretrain, workers=workers, device=device)
+        return ImageDataset(images, source.labels, list(source.classes), source.name)  # type: ignore[arg-type]
+
+    info = {**ss.info, "pretrain_images": len(ss.train)}
+    return Splits(part(ss.train_eval, ss.train), part(ss.val), part(ss.test), info)
 
 
 def _features(

@@ -126,7 +126,22 @@ def preview(data: Data, count: int = 16) -> torch.Tensor:
     reconstruction grid, which only needs a few fixed images."""
     if isinstance(data, torch.Tensor):
         return data
-    return torch.stack([data.item(i) for i in range(min(count, len(data)))])
+    images = torch.stack([data.item(i) for i in range(min(count, len(data)))])
+    return images[:, 0] if images.ndim == 5 else images  # the first view of view pairs
+
+
+TWO_VIEW_METHODS = ("simclr",)
+
+
+def method_data(data: Data, method: str) -> Data:
+    """What ``method`` trains on: a two-view method (SimCLR) gets a source's items as view pairs
+    (:class:`sslab.data.streaming.ViewPairs`, two independent per-sample augmentations); an
+    in-memory tensor, or any other method, the data as it is."""
+    from sslab.data.streaming import ViewPairs
+
+    if method in TWO_VIEW_METHODS and not isinstance(data, (torch.Tensor, ViewPairs)):
+        return ViewPairs(data)
+    return data
 
 
 @torch.no_grad()
