@@ -278,3 +278,15 @@ def test_logistic_probe_fits_with_one_blas_thread(monkeypatch: pytest.MonkeyPatc
     limited = probes.logistic_probe(*args)
     assert seen and set(seen) == {1}
     assert limited == plain
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where no GPU is visible")
+def test_cuda_device_without_a_gpu_is_a_config_error_before_anything_runs(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "sslab", "run", "umae-vs-mae", "--quick", "--set", "device=cuda",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "device=cuda" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # no run directory, no baseline evaluated

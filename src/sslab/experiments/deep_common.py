@@ -92,6 +92,8 @@ class DeepConfig(ExperimentConfig):
             raise ValueError(f"image_size={self.image_size} is not divisible by patch={self.patch}")
         if any(c <= 0 for c in self.probe_cs):
             raise ValueError(f"probe_cs must be positive, got {self.probe_cs}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device} but this torch build sees no CUDA GPU; use device=cpu or auto")
         return self
 
 
