@@ -22,6 +22,7 @@ from pydantic import Field
 
 from sslab.eval.attention import attention_maps, layer_metrics, patch_rows
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.captions import deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import NOT_LEARNED, QUICK_RECIPE, RANDOM, DeepConfig, deep_setup, method_kwargs
 from sslab.experiments.textured_common import (
     ArmTable,
@@ -103,8 +104,9 @@ def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
         Claim("control: the untrained encoder is not more local and query-dependent than SimCLR",
               control_verdict, control_ev, test=TEST_CONTROL),
     ]
-    plot_layers(ctx, cfg, metrics)
-    plot_maps(ctx, cfg, shown, splits.test.images[: cfg.figure_images], splits.info)
+    setting = deep_setting(setup)
+    plot_layers(ctx, cfg, metrics, f"{len(images)} {cfg.dataset} test images; {setting}")
+    plot_maps(ctx, cfg, shown, splits.test.images[: cfg.figure_images], splits.info, setting)
     per_layer = {arm: {k: [summarize(col).record() for col in zip(*v, strict=True)] for k, v in ms.items()}
                  for arm, ms in metrics.items()}
     d_dist = table.diff("simclr", "mae", "distance")
@@ -130,8 +132,11 @@ def other_arms(table: ArmTable, methods: list[str]) -> str:
                      for a in [*methods, RANDOM])
 
 
-def plot_layers(ctx: RunContext, cfg: AttentionConfig, metrics: dict[str, dict[str, list[list[float]]]]) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+def plot_layers(ctx: RunContext, cfg: AttentionConfig, metrics: dict[str, dict[str, list[list[float]]]],
+                setting: str) -> None:
+    """The three attention metrics per layer for every arm; ``setting`` says the data for the caption."""
+    n = len(next(iter(next(iter(metrics.values())).values())))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.0), layout="constrained")
     for ax, (k, label) in zip(axes, METRICS.items(), strict=True):
         for arm, ms in metrics.items():
             cols = [summarize(col) for col in zip(*ms[k], strict=True)]
@@ -140,23 +145,28 @@ def plot_layers(ctx: RunContext, cfg: AttentionConfig, metrics: dict[str, dict[s
             ax.errorbar(layers, [s.mean for s in cols], yerr=err, fmt="o-" if arm != RANDOM else "s--",
                         capsize=3, label=arm)
         ax.set_xlabel("layer")
-        ax.set_title(label, fontsize=9)
+        ax.set_xticks(layers)
+        ax.set_ylabel(label, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"attention per layer on {cfg.dataset} test images ({cfg.seeds} seeds, 95% CI)", fontsize=10)
-    ctx.save_figure(fig, "attention_locality_layers")
+    fig.suptitle(f"attention per layer on {cfg.dataset} test images ({seed_count(n)})", fontsize=10)
+    ctx.save_figure(fig, "attention_locality_layers", caption=(
+        "Per encoder layer, head-averaged: mean attention distance (in patches), attention entropy (nats) and "
+        "query dependence (mean pairwise total variation between attention rows), for each pre-trained method "
+        f"and the untrained random-init encoder; points: mean over {seed_count(n)} ({spread_text(n)}). "
+        f"Data: {setting}"))
 
 
 def plot_maps(ctx: RunContext, cfg: AttentionConfig, encoders: dict[str, ViTEncoder], images: torch.Tensor,
-              info: dict) -> None:
+              info: dict, setting: str) -> None:
     """Last-layer, head-averaged attention of a 2×2 grid of query patches, over each image."""
     grid = encoders[RANDOM].cfg.grid
     qs = sorted({grid // 4, (3 * grid) // 4})
     queries = [(r, c) for r in qs for c in qs]
     names = list(encoders)
     rows = [(i, n) for i in range(len(images)) for n in names]
-    fig, axes = plt.subplots(len(rows), 1 + len(queries), figsize=(1.6 * (1 + len(queries)), 1.6 * len(rows)),
-                             squeeze=False)
+    size = (1.6 * (1 + len(queries)) + 1.2, 1.6 * len(rows) + 0.4)
+    fig, axes = plt.subplots(len(rows), 1 + len(queries), figsize=size, squeeze=False, layout="constrained")
     mean, std = info.get("pixel_mean", [0.0])[0], info.get("pixel_std", [1.0])[0]
     p = cfg.patch
     for r, (i, name) in enumerate(rows):
@@ -170,13 +180,17 @@ def plot_maps(ctx: RunContext, cfg: AttentionConfig, encoders: dict[str, ViTEnco
             amap = a[qr * grid + qc].reshape(1, 1, grid, grid)
             up = F.interpolate(amap, scale_factor=p, mode="nearest")[0, 0].numpy()
             ax.imshow(img, cmap="gray")
-            ax.imshow(up, cmap="magma", alpha=0.6, vmin=0.0, vmax=top)
+            im = ax.imshow(up, cmap="magma", alpha=0.6, vmin=0.0, vmax=top)
             ax.add_patch(plt.Rectangle((qc * p - 0.5, qr * p - 0.5), p, p, fill=False, ec="cyan", lw=1.2))
             if r == 0:
                 ax.set_title(f"query ({qr},{qc})", fontsize=8)
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("last-layer attention (head mean) of query patches (cyan), colour scale 0 to the row's maximum; "
-                 "first seed", fontsize=9)
-    ctx.save_figure(fig, "attention_locality_maps")
+        fig.colorbar(im, ax=axes[r].tolist(), shrink=0.9, label="attention", aspect=10)
+    fig.suptitle("last-layer attention (head mean) of the query patches (cyan)", fontsize=9)
+    ctx.save_figure(fig, "attention_locality_maps", caption=(
+        f"Last-layer attention (mean over heads) of {len(queries)} query patches (cyan squares) over the "
+        f"patches of {len(images)} {cfg.dataset} test image(s), for each encoder of the first seed (1 seed shown): "
+        "one row per image and encoder, the image itself first; the attention is overlaid on the image, colour "
+        f"from 0 to the largest weight in the row (its colour bar). Data: {setting}"))

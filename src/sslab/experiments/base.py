@@ -78,12 +78,13 @@ class RunContext:
     def save_figure(self, fig: plt.Figure, name: str, caption: str | None = None) -> str:
         """Save ``fig`` as ``<out_dir>/<name>.png`` atomically and close it.
 
-        ``caption`` says what is plotted (the report adds the data and the seeds); it is stored
-        in result.json under ``figure_captions``."""
+        ``caption`` says what is plotted, on what data and with how many seeds; it is stored in
+        result.json under ``figure_captions``. Figures are laid out with ``layout="constrained"``; the
+        tight bounding box at save time only trims the outer margin (and keeps a label that sticks out)."""
         import io
 
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", pad_inches=0.05)
         plt.close(fig)
         fname = f"{name}.png"
         atomic_write_bytes(self.out_dir / fname, buf.getvalue())

@@ -46,7 +46,7 @@ def fmt_list(values: Sequence[float], digits: int = 3) -> str:
 
 
 def new_axes(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[plt.Figure, list[plt.Axes]]:
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained")
     return fig, list(axes[0])
 
 

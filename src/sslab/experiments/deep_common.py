@@ -369,7 +369,8 @@ def summarize_curves(per_run: Sequence[dict[int, Evaluation]]) -> dict[str, Any]
 
 
 def plot_curves(ax: Any, curves: dict[str, dict[str, Any]], table: ArmTable, title: str) -> None:
-    """Linear accuracy along training (mean and 95% CI over seeds) with the baselines as lines."""
+    """Linear accuracy along training (mean and 95% CI over seeds) with the baselines as labelled lines;
+    the legend sits to the right of the axes."""
     for arm, c in curves.items():
         means = [r["mean"] for r in c["linear"]]
         lo = [r["ci95"][0] if r["ci95"][0] is not None else r["mean"] for r in c["linear"]]
@@ -383,11 +384,12 @@ def plot_curves(ax: Any, curves: dict[str, dict[str, Any]], table: ArmTable, tit
     ax.set_ylabel("linear-probe test accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def plot_arms(ax: Any, table: ArmTable, arms: Sequence[str], metrics: Sequence[str], title: str) -> None:
-    """Bars of mean test accuracy per arm and metric with 95% CI error bars."""
+    """Bars of mean test accuracy per arm and metric with 95% CI error bars (none with one seed); the
+    legend sits to the right of the axes, outside the bars."""
     width = 0.8 / len(arms)
     for j, arm in enumerate(arms):
         present = [m for m in metrics if m in table.values.get(arm, {})]
@@ -400,4 +402,5 @@ def plot_arms(ax: Any, table: ArmTable, arms: Sequence[str], metrics: Sequence[s
     lows = [min(v) for arm in arms for m, v in table.values.get(arm, {}).items() if m in metrics]
     ax.set_ylim(max(0.0, min(lows) - 10) if lows else 0.0, 100)
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them

@@ -41,6 +41,7 @@ from sslab.data import ImageDataset, Splits, load_dataset
 from sslab.data.textured import textured_source
 from sslab.eval.corruptions import CORRUPTIONS, PAPER_IMAGENET_C_DROP, corrupt
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.captions import seed_count, spread_text
 from sslab.experiments.common import linear_matrices, seeds_for
 from sslab.experiments.deep_common import (
     NOT_LEARNED,
@@ -227,7 +228,7 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
     plot_gamma(ctx, cfg, table, align)
     plot_alpha(ctx, cfg, table)
     plot_corruption(ctx, cfg, table)
-    plot_samples(ctx, source, cfg.gammas)
+    plot_samples(ctx, source, cfg.gammas, _images(cfg))
     numbers["arms"] = table.records()
     numbers["pretrain_wall_s"] = walls  # training seconds of each run, summed per arm (cache hits included)
     hits = sum(r["cache_hit"] for r in runs)
@@ -359,42 +360,65 @@ def _errorbar(ax, x, s_list, label, **kw) -> None:
     ax.errorbar(x, means, yerr=err, capsize=3, label=label, **kw)
 
 
+def _images(cfg: JEDeepConfig) -> str:
+    return (f"{cfg.dataset} foregrounds on textured backgrounds (background seed {cfg.background_seed}) at "
+            f"{cfg.image_size}×{cfg.image_size}")
+
+
+def _setting(cfg: JEDeepConfig) -> str:
+    """The data, encoder and budget of the figures, for their captions."""
+    return (f"{_images(cfg)}; ViT preset {cfg.preset}, patch {cfg.patch}; {cfg.epochs} pre-training epochs, batch "
+            f"{cfg.batch_size}; {seed_count(cfg.seeds)}")
+
+
 def plot_gamma(ctx: RunContext, cfg: JEDeepConfig, table: ArmTable, align: dict[float, float]) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), layout="constrained")
     for name in [*cfg.methods, RANDOM, PIXELS]:
         style = {"fmt": "o-"} if name in cfg.methods else {"fmt": "s--", "alpha": 0.7}
         _errorbar(ax, cfg.gammas, [table.summary(arm(name, g)) for g in cfg.gammas], name, **style)
-    ax.set_xlabel("background contrast γ")
-    ax.set_ylabel("linear-probe test accuracy (%, 95% CI)")
+    ax.set_xlabel(r"background contrast $\gamma$")
+    ax.set_ylabel("linear-probe test accuracy (%)")
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
-    ax2.plot(cfg.gammas, [align[g] for g in cfg.gammas], "k:", marker="x", label="alignment (B&L)")
-    ax2.set_ylabel(f"mean alignment(k), k ≤ {cfg.k_max}")
+    ax2.plot(cfg.gammas, [align[g] for g in cfg.gammas], "k:", marker="x", label="alignment (right axis)")
+    ax2.set_ylabel(f"mean alignment(k), $k \\leq {cfg.k_max}$")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7)
-    ax.set_title(f"{cfg.dataset} on textures: accuracy and alignment vs γ ({cfg.seeds} seeds)")
-    ctx.save_figure(fig, "je_vs_recon_deep_gamma")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left", bbox_to_anchor=(1.12, 1.0))
+    ax.set_title(f"{cfg.dataset} on textures: accuracy and alignment vs $\\gamma$ ({seed_count(cfg.seeds)})")
+    ctx.save_figure(fig, "je_vs_recon_deep_gamma", caption=(
+        "Linear-probe test accuracy of each pre-trained method and of the random-init and raw-pixel baselines "
+        f"against the background contrast γ ({', '.join(f'{g:g}' for g in cfg.gammas)}); mean over "
+        f"{seed_count(cfg.seeds)} ({spread_text(cfg.seeds)}). Dotted black line, right axis: the mean "
+        f"alignment(k) over k ≤ {cfg.k_max} of the composited training images (Balestriero & LeCun), "
+        f"deterministic. Data: {_setting(cfg)}"))
 
 
 def plot_alpha(ctx: RunContext, cfg: JEDeepConfig, table: ArmTable) -> None:
-    fig, axes = plt.subplots(1, len(cfg.alpha_gammas), figsize=(4.6 * len(cfg.alpha_gammas), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(cfg.alpha_gammas), figsize=(4.8 * len(cfg.alpha_gammas), 3.9), squeeze=False,
+                             layout="constrained")
     for ax, g in zip(axes[0], cfg.alpha_gammas, strict=True):
         for m in cfg.alpha_methods:
             fr = _fractions(cfg, table, m, g)
             _errorbar(ax, cfg.alphas, [summarize([100 * f for f in row]) for row in fr], m, fmt="o-")
-        ax.axhline(100 * cfg.target_fraction, color="grey", ls=":", lw=1)
-        ax.set_title(f"γ = {g:g} ({cfg.alpha_mode} views)")
-        ax.set_xlabel("background perturbation α")
+        ax.axhline(100 * cfg.target_fraction, color="grey", ls=":", lw=1,
+                   label=f"target {100 * cfg.target_fraction:g}% of clean")
+        ax.set_title(f"$\\gamma = {g:g}$ ({cfg.alpha_mode} views)")
+        ax.set_xlabel(r"background perturbation $\alpha$")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("% of the method's clean accuracy")
-    ctx.save_figure(fig, "je_vs_recon_deep_alpha")
+    ctx.save_figure(fig, "je_vs_recon_deep_alpha", caption=(
+        "Linear-probe test accuracy of methods pre-trained with background-perturbed views of strength α "
+        f"({', '.join(f'{a:g}' for a in cfg.alphas)}; {cfg.alpha_mode} views), as a percentage of the same method's "
+        f"accuracy at γ = 0, one panel per background contrast γ; mean over {seed_count(cfg.seeds)} "
+        f"({spread_text(cfg.seeds)}). Dotted line: the target fraction {cfg.target_fraction:g} that defines α*. "
+        f"Data: {_setting(cfg)}"))
 
 
 def plot_corruption(ctx: RunContext, cfg: JEDeepConfig, table: ArmTable) -> None:
     names = [*cfg.methods, RANDOM, PIXELS]
-    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    fig, ax = plt.subplots(figsize=(8.0, 3.9), layout="constrained")
     stats = [summarize(relative_drops(cfg, table, m)) for m in names]
     err = [0.0 if not math.isfinite(s.lo) else (s.hi - s.lo) / 2 for s in stats]
     ax.bar(names, [s.mean for s in stats], yerr=err, capsize=3, color=[f"C{i}" for i in range(len(names))])
@@ -402,16 +426,25 @@ def plot_corruption(ctx: RunContext, cfg: JEDeepConfig, table: ArmTable) -> None
         ax.axhline(v, color="grey", ls=["-", "--", ":"][i % 3], lw=1, label=f"paper ImageNet-C: {k} {v}%")
     ax.set_ylabel("relative accuracy drop (%)")
     ax.set_title("corruptions of the clean test split (noise, blur, contrast)")
-    ax.legend(fontsize=7)
-    ctx.save_figure(fig, "je_vs_recon_deep_corruption")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ctx.save_figure(fig, "je_vs_recon_deep_corruption", caption=(
+        "Relative drop of linear-probe accuracy from the clean test split to its corrupted copies (Gaussian "
+        f"noise, blur and contrast at severities {', '.join(map(str, cfg.severities))}, averaged), for each method "
+        f"at γ = 0 and the baselines; bars: mean over {seed_count(cfg.seeds)} ({spread_text(cfg.seeds)}). "
+        f"Horizontal lines: the paper's relative drops on ImageNet-C, for reference. Data: {_setting(cfg)}"))
 
 
-def plot_samples(ctx: RunContext, source, gammas: list[float], n: int = 8) -> None:
-    fig, axes = plt.subplots(len(gammas), n, figsize=(n * 0.9, len(gammas) * 0.95), squeeze=False)
+def plot_samples(ctx: RunContext, source, gammas: list[float], data: str, n: int = 8) -> None:
+    fig, axes = plt.subplots(len(gammas), n, figsize=(n * 0.9, len(gammas) * 1.0 + 0.2), squeeze=False,
+                             layout="constrained")
     for r, g in enumerate(gammas):
         imgs = source.dataset("test", g).images[:n]
         for j in range(n):
             axes[r][j].imshow(imgs[j, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            axes[r][j].set_axis_off()
-        axes[r][0].set_title(f"γ={g:g}", fontsize=7, loc="left")
-    ctx.save_figure(fig, "textured_samples")
+            axes[r][j].set_xticks([])
+            axes[r][j].set_yticks([])
+        axes[r][0].set_ylabel(f"$\\gamma = {g:g}$", fontsize=8)
+    ctx.save_figure(fig, "textured_samples", caption=(
+        f"The first {n} test images at each background contrast γ ({', '.join(f'{g:g}' for g in gammas)}; one row "
+        f"each), pixel values 0 (black) to 1 (white); no training involved. Data: {data}"))

@@ -17,6 +17,7 @@ from sslab.config import unused
 from sslab.data import load_dataset
 from sslab.errors import ConfigError
 from sslab.experiments.base import Result, RunContext, register
+from sslab.experiments.captions import deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -84,21 +85,28 @@ def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
             f"the distance-based sweet spot ρ={spot:g} is as good as the validation choice ρ={best:g} "
             f"(paired loss under {-SWEET_SPOT_MARGIN:g} pt)", table, arm_name(spot), arm_name(best), "linear",
             SWEET_SPOT_MARGIN, g, setup.seeds))
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    n = len(setup.seeds)
+    fig, ax = plt.subplots(figsize=(8.5, 4.0), layout="constrained")
     for metric, style in (("linear", "o-"), ("val_linear", "s--")):
         sums = [table.summary(arm_name(r), metric) for r in ratios]
         err = [[s.mean - s.lo if s.n > 1 else 0 for s in sums], [s.hi - s.mean if s.n > 1 else 0 for s in sums]]
-        ax.errorbar(ratios, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"MAE ({metric})")
+        split = "test" if metric == "linear" else "validation"
+        ax.errorbar(ratios, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"MAE, {split} split")
     for arm, ls in ((PIXELS, "--"), (RANDOM, ":")):
-        ax.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=arm)
-    ax.axvline(spot, color="C1", ls="--", label=f"distance sweet spot (min mode) ρ={spot:g}")
-    ax.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation ρ={best:g}")
-    ax.set_xlabel("mask ratio ρ")
+        ax.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=f"{arm} (linear, test)")
+    ax.axvline(spot, color="C1", ls="--", label=f"distance sweet spot (min mode) $\\rho = {spot:g}$")
+    ax.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation $\\rho = {best:g}$")
+    ax.set_xlabel(r"mask ratio $\rho$")
     ax.set_ylabel("linear-probe accuracy (%)")
-    ax.set_title(f"{cfg.dataset}, {len(setup.seeds)} seeds, {cfg.epochs} epochs")
-    ax.legend(fontsize=7)
+    ax.set_title(f"{cfg.dataset}, {seed_count(n)}, {cfg.epochs} epochs")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
-    ctx.save_figure(fig, "mask_ratio_probe")
+    ctx.save_figure(fig, "mask_ratio_probe", caption=(
+        f"Linear-probe accuracy (test and validation splits) of MAE encoders pre-trained at mask ratio ρ "
+        f"({', '.join(f'{r:g}' for r in ratios)}), mean over {seed_count(n)} ({spread_text(n)}); dashed and "
+        "dotted horizontal lines: the raw-pixel and random-init linear probes; vertical lines: the ratio where "
+        "the intra/inter distance ratio of masked views is lowest (mode min, {dcfg.pairs} pairs, seed "
+        f"{ctx.seed}) and the ratio chosen on validation. Data: {deep_setting(setup)}"))
     gain = table.diff(arm_name(best), arm_name(0.0), "linear")
     return Result(numbers={"arms": table.records(), "chosen_ratio": best, "distance_sweet_spot": spot,
                            "best_minus_zero": gain.mean, "best_minus_zero_ci95": [gain.lo, gain.hi],

@@ -24,6 +24,7 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.eval.probes import least_squares_accuracy
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.captions import seed_count
 from sslab.experiments.common import (
     at_least,
     centred_test_matrix,
@@ -195,32 +196,39 @@ def run(cfg: SpectralDynamicsConfig, ctx: RunContext) -> Result:
             for name, B in (("top", top), ("bottom", bottom))
         }
 
-    fig, (ax1, ax2, ax3) = new_axes(3, width=4.4)
+    fig, (ax1, ax2, ax3) = new_axes(3, width=4.6, height=4.0)
     idx = np.linspace(0, len(ev) - 1, 8).astype(int)
     for j, i in enumerate(idx):
-        ax1.semilogx(np.maximum(times, 1), caps[:, i], color=f"C{j}", label=f"dir {i + 1} (c={ev[i]:.1e})")
+        ax1.semilogx(np.maximum(times, 1), caps[:, i], color=f"C{j}", label=f"$i = {i + 1}$ ($c_i$ = {ev[i]:.1e})")
     ax1.set_xlabel("GD step")
-    ax1.set_ylabel("captured fraction m_i(t)")
-    ax1.set_title("per-eigendirection learning")
-    ax1.legend(fontsize=6)
+    ax1.set_ylabel(r"captured fraction $m_i(t)$")
+    ax1.set_title(f"per-eigendirection learning (seed {seeds[0]})")
+    ax1.legend(fontsize=6, loc="upper left")
     ax1.grid(alpha=0.3)
-    ax2.loglog(ev[ok], 1.0 / t_half[ok], "o", ms=3, label="measured 1/t_half")
+    ax2.loglog(ev[ok], 1.0 / t_half[ok], "o", ms=3, label=r"measured $1/t_{1/2}$")
     xs = np.array([ev[ok].min(), ev[ok].max()])
-    ax2.loglog(xs, np.exp(intercept) * xs**slope, "-", label=f"fit slope {slope:.3f}")
-    ax2.set_xlabel("eigenvalue c_i")
-    ax2.set_ylabel("rate 1 / t_half")
+    ax2.loglog(xs, np.exp(intercept) * xs**slope, "-", label=f"least-squares fit, slope {slope:.3f}")
+    ax2.set_xlabel(r"eigenvalue $c_i$")
+    ax2.set_ylabel(r"rate $1/t_{1/2}$")
     ax2.set_title(f"{int(ok.sum())}/{len(ev)} directions learned in {cfg.steps} steps")
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     ks = list(probes)
-    ax3.plot(ks, [probes[k]["top"] for k in ks], "o-", label="top-k principal subspace")
-    ax3.plot(ks, [probes[k]["bottom"] for k in ks], "s-", label="bottom-k principal subspace")
-    ax3.set_xlabel("k")
+    ax3.plot(ks, [probes[k]["top"] for k in ks], "o-", label="top-$k$ principal subspace")
+    ax3.plot(ks, [probes[k]["bottom"] for k in ks], "s-", label="bottom-$k$ principal subspace")
+    ax3.set_xlabel("$k$")
     ax3.set_ylabel("least-squares test accuracy")
     ax3.set_title("label information by subspace")
     ax3.legend(fontsize=8)
     ax3.grid(alpha=0.3)
-    ctx.save_figure(fig, "spectral_dynamics")
+    ctx.save_figure(fig, "spectral_dynamics", caption=(
+        f"Gradient descent on a linear autoencoder of digits 8×8 ({cfg.steps} steps, step size "
+        f"{cfg.lr_times_top_eig:g} / top eigenvalue, initial scale {cfg.init_scale:g}). Left: fraction m_i(t) of "
+        "eigendirection i of the pixel covariance captured along training, 8 directions spread over the spectrum; "
+        "middle: learning rate 1/t_half (t_half: the step where m_i reaches one half) against the eigenvalue c_i, "
+        f"log-log, with its least-squares line; both for seed {seeds[0]}, the first of {seed_count(len(seeds))} "
+        "(the claims use all). Right: least-squares test accuracy of the top-k and bottom-k principal subspaces "
+        f"for k = {', '.join(map(str, cfg.probe_ks))} (deterministic)"))
 
     rho = s_order.mean
     return Result(

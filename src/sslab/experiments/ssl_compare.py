@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from sslab.config import unused
 from sslab.errors import ConfigError
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.captions import deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -113,12 +114,19 @@ def run(cfg: SSLCompareConfig, ctx: RunContext) -> Result:
     curves = {m: curves_of(runs[m], setup) for m in cfg.methods} if cfg.curves else {}
     arms = [PIXELS, RANDOM, *cfg.methods]
     ncols = 2 if curves else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(6.5 * ncols, 3.8), squeeze=False)
+    n = len(setup.seeds)
+    fig, axes = plt.subplots(1, ncols, figsize=(7.5 * ncols, 4.0), squeeze=False, layout="constrained")
     plot_arms(axes[0][0], table, arms, ["linear", "knn"],
-              f"{cfg.dataset}, {cfg.epochs} epochs, {len(setup.seeds)} seeds, ViT {setup.vit.dim}x{setup.vit.depth}")
+              f"{cfg.dataset}, {cfg.epochs} epochs, {seed_count(n)}, ViT {setup.vit.dim}×{setup.vit.depth}")
     if curves:
         plot_curves(axes[0][1], curves, table, "linear probe along pre-training")
-    ctx.save_figure(fig, "ssl_compare")
+    along = (" Right: linear-probe test accuracy at the snapshot epochs of pre-training (mean, shading: 95% "
+             "t-interval over seeds where there are several); dashed and dotted lines: the raw-pixel and "
+             "random-init linear probes.") if curves else ""
+    ctx.save_figure(fig, "ssl_compare", caption=(
+        f"{'Left: t' if curves else 'T'}est accuracy of linear (logistic) and kNN probes on the frozen features of "
+        f"each method ({', '.join(cfg.methods)}) and of the raw-pixel and random-init baselines; bars: mean over "
+        f"{seed_count(n)} ({spread_text(n)}).{along} Data: {deep_setting(setup)}"))
     best = select_on_val({m: table.get(m, "val_linear") for m in cfg.methods})
     return Result(
         numbers={"arms": table.records(), "curves": curves, "pretraining": setup.shared_runs(),

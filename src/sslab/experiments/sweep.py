@@ -437,7 +437,8 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
     metrics = plotted_metrics(record)
     if not metrics or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs):
         return False
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False,
+                             layout="constrained")
     others = sorted({tuple((k, repr(p["overrides"].get(k))) for k in keys[1:]) for p in record["points"]})
     for ax, metric in zip(axes[0], metrics, strict=False):
         for other in others:
@@ -459,7 +460,6 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
         if others and others[0]:
             ax.legend(fontsize=7)
     fig.suptitle(f"sweep {record['sweep']} (seeds {record['seeds']})", fontsize=9)
-    fig.tight_layout()
     import io
 
     buf = io.BytesIO()

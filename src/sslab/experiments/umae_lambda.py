@@ -19,6 +19,7 @@ from pydantic import Field
 
 from sslab.eval.tsne import tsne_plot
 from sslab.experiments.base import Result, RunContext, register
+from sslab.experiments.captions import deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -98,30 +99,42 @@ def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:
                      0.0, g, setup.seeds),
     ]
     trend = spearman_ci(curves[mae]["epochs"], [[100 * e.linear for e in c.values()] for c in per_run[0.0]])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    xs = [max(lam, min(positive) / 10) for lam in lambdas]
+    n = len(setup.seeds)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
+    drawn = min(positive) / 10
+    xs = [max(lam, drawn) for lam in lambdas]
     for metric, style in (("linear", "o-"), ("val_linear", "s--")):
         sums = [table.summary(arm_name(lam), metric) for lam in lambdas]
         err = [[s.mean - s.lo if s.n > 1 else 0 for s in sums], [s.hi - s.mean if s.n > 1 else 0 for s in sums]]
-        ax1.errorbar(xs, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"U-MAE ({metric})")
+        split = "test" if metric == "linear" else "validation"
+        ax1.errorbar(xs, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"U-MAE, {split} split")
     for arm, ls in ((PIXELS, "--"), (RANDOM, ":")):
-        ax1.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=arm)
-    ax1.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation: λ={best:g}")
+        ax1.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=f"{arm} (linear, test)")
+    ax1.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation: $\\lambda = {best:g}$")
     ax1.set_xscale("log")
-    ax1.set_xlabel(f"uniformity weight λ (λ=0 drawn at {min(positive) / 10:g})")
+    ax1.set_xlabel(f"uniformity weight $\\lambda$ ($\\lambda = 0$ drawn at {drawn:g})")
     ax1.set_ylabel("linear-probe accuracy (%)")
-    ax1.set_title(f"(a) λ grid, {len(setup.seeds)} seeds, {cfg.epochs} epochs")
+    ax1.set_title(f"(a) $\\lambda$ grid, {seed_count(n)}, {cfg.epochs} epochs")
     ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plot_curves(ax2, curves, table, "(b) along training")
-    ctx.save_figure(fig, "umae_lambda")
+    ctx.save_figure(fig, "umae_lambda", caption=(
+        f"(a) Linear-probe accuracy (test and validation splits) of U-MAE against the uniformity weight λ "
+        f"({', '.join(f'{lam:g}' for lam in lambdas)}; λ = 0 is MAE, drawn at {drawn:g} on the log axis), mean "
+        f"over {seed_count(n)} ({spread_text(n)}); vertical line: the λ chosen on validation; dashed and dotted "
+        f"lines: the raw-pixel and random-init linear probes. (b) Test linear-probe accuracy of MAE and U-MAE at "
+        f"λ = {best:g} at the snapshot epochs of pre-training (shading: 95% t-interval over seeds where there "
+        f"are several). Data: {deep_setting(setup)}"))
     if cfg.tsne:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
         labels = setup.splits.test.labels
         tsne_plot(axes[0], features_of(runs[0.0][0], setup.splits.test.images), labels, "MAE (λ=0)", ctx.seed)
         tsne_plot(axes[1], features_of(runs[best][0], setup.splits.test.images), labels, f"U-MAE (λ={best:g})",
                   ctx.seed)
-        ctx.save_figure(fig, "tsne_mae_vs_umae")
+        ctx.save_figure(fig, "tsne_mae_vs_umae", caption=(
+            f"t-SNE of the {len(labels)} {cfg.dataset} test images' features from the MAE and the U-MAE "
+            f"(λ = {best:g}) encoders of seed {setup.seeds[0]} (1 seed shown), coloured by class; axes have no "
+            f"units. Data: {deep_setting(setup)}"))
     gain = table.diff(umae, mae, "linear")
     return Result(
         numbers={"arms": table.records(), "chosen_lambda": best, "best_minus_mae": gain.mean,

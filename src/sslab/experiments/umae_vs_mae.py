@@ -18,6 +18,7 @@ import torch
 
 from sslab.data.patches import patchify, unpatchify
 from sslab.experiments.base import Result, RunContext, register
+from sslab.experiments.captions import deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -46,9 +47,10 @@ class UMAEvsMAEConfig(DeepConfig):
 
 
 def reconstruction_grid(
-    method, images: torch.Tensor, ctx: RunContext, name: str, seed: int, mean: float, std: float
+    method, images: torch.Tensor, ctx: RunContext, name: str, seed: int, mean: float, std: float, data: str
 ) -> None:
-    """Rows: input / masked input / reconstruction (visible patches pasted back), in pixel units."""
+    """Rows: input / masked input / reconstruction (visible patches pasted back), in pixel units;
+    ``data`` names the images for the caption."""
     method.eval()
     with torch.no_grad():
         out = method(images, torch.Generator().manual_seed(seed))
@@ -65,16 +67,21 @@ def reconstruction_grid(
     hidden = unpatchify(mask.expand_as(target), vit.patch, shape).bool()
     rows = [images * std + mean, (masked * std + mean).masked_fill(hidden, 0.0), recon * std + mean]
     k = images.shape[0]
-    fig, axes = plt.subplots(3, k, figsize=(1.1 * k, 3.5))
+    fig, axes = plt.subplots(3, k, figsize=(1.1 * k, 3.7), squeeze=False, layout="constrained")
     for r, row in enumerate(rows):
         for c in range(k):
             img = row[c].permute(1, 2, 0).clamp(0, 1).numpy()
             axes[r][c].imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            axes[r][c].axis("off")
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
     for r, label in enumerate(["input", "masked", "recon"]):
-        axes[r][0].set_title(label, fontsize=7, loc="left")
-    fig.suptitle(f"{name}: mask ratio {getattr(method, 'mask_ratio', '?')}")
-    ctx.save_figure(fig, f"reconstructions_{name}")
+        axes[r][0].set_ylabel(label, fontsize=8)
+    ratio = getattr(method, "mask_ratio", "?")
+    fig.suptitle(f"{name.upper()}: mask ratio {ratio}, seed {seed}", fontsize=10)
+    ctx.save_figure(fig, f"reconstructions_{name}", caption=(
+        f"{name.upper()} reconstructions of the first {k} {data}, seed {seed} (1 seed shown), mask ratio {ratio}: "
+        "top row the input, middle the visible patches (hidden ones black), bottom the prediction for the hidden "
+        "patches with the visible ones pasted back; pixel values clipped to [0, 1]"))
 
 
 @register(
@@ -100,7 +107,8 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
             spectra.setdefault(m, []).append(sv)
     pix_std = setup.splits.info["pixel_mean"][0], setup.splits.info["pixel_std"][0]
     for m, pres in runs.items():
-        reconstruction_grid(pres[0].method, setup.splits.test.images[:10], ctx, m, setup.seeds[0], *pix_std)
+        reconstruction_grid(pres[0].method, setup.splits.test.images[:10], ctx, m, setup.seeds[0], *pix_std,
+                            data=f"{cfg.dataset} test images ({cfg.image_size}×{cfg.image_size})")
     g = learning_gate(table, ["mae", "umae"])
     lam = f"λ={cfg.uniformity_weight:g}"
     claims = [
@@ -121,20 +129,26 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
             claims.append(paired_claim(f"fine-tuning the {m.upper()} encoder ends above its linear probe",
                                        _with_pair(table, m), f"{m}:finetune", f"{m}:linear", "accuracy", 0.0, g,
                                        setup.seeds))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
+    n = len(setup.seeds)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.0), layout="constrained")
     plot_arms(ax1, table, [PIXELS, RANDOM, "mae", "umae"], ["linear", "knn", "finetune"],
-              f"{cfg.dataset}: MAE vs U-MAE ({len(setup.seeds)} seeds, {cfg.epochs} epochs)")
+              f"{cfg.dataset}: MAE vs U-MAE ({seed_count(n)}, {cfg.epochs} epochs)")
     for m, svs in spectra.items():
         k = len(svs[0])
         mean = [summarize([sv[i] for sv in svs]).mean for i in range(k)]
         erank = table.summary(m, "effective_rank")
         ax2.semilogy(range(1, k + 1), mean, label=f"{m.upper()} (effective rank {erank.text()})")
-    ax2.set_xlabel("index i")
-    ax2.set_ylabel("σᵢ / σ₁ of centred test features")
-    ax2.set_title("feature spectrum (mean over seeds)")
+    ax2.set_xlabel("index $i$")
+    ax2.set_ylabel(r"$\sigma_i / \sigma_1$ of centred test features")
+    ax2.set_title(f"feature spectrum (mean over {seed_count(n)})")
     ax2.legend(fontsize=7)
     ax2.grid(alpha=0.3)
-    ctx.save_figure(fig, "umae_vs_mae")
+    finetune = f", fine-tuning ({cfg.finetune_epochs} epochs)" if cfg.finetune_epochs else ""
+    ctx.save_figure(fig, "umae_vs_mae", caption=(
+        f"Left: test accuracy of linear and kNN probes{finetune} for MAE and U-MAE (λ = {cfg.uniformity_weight:g}) "
+        f"and the raw-pixel and random-init baselines; bars: mean over {seed_count(n)} ({spread_text(n)}). "
+        "Right: singular values σ_i / σ_1 of the centred test-set features (log scale), mean over seeds; the "
+        f"legend gives each method's effective rank. Data: {deep_setting(setup)}"))
     gain = table.diff("umae", "mae", "linear")
     return Result(
         numbers={"arms": table.records(), "linear_gain": gain.mean, "linear_gain_ci95": [gain.lo, gain.hi],

@@ -21,6 +21,7 @@ from sslab.data.patches import patchify
 from sslab.eval.features import extract_features
 from sslab.eval.probes import logistic_probe
 from sslab.experiments.base import Claim, Result, RunContext, register
+from sslab.experiments.captions import seed_count, spread_text
 from sslab.experiments.common import all_of, at_least, at_most, ci_text, seeds_for
 from sslab.experiments.deep_common import (
     ArmTable,
@@ -157,22 +158,35 @@ def _figures(runs, cfg: VitGlobalLocalConfig, seeds: list[int], stats: dict, ctx
     X, k = model.sample(1, torch.Generator().manual_seed(s0 + 5))
     vis = torch.ones(1, model.P, dtype=torch.bool)
     order = torch.argsort(model.layouts[k[0]], stable=True)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-    for ax, arm, title in zip(axes, ("mae", "cl", "mae0"), ("MAE", "CL", "control (lr 0)"), strict=True):
-        A = mae_attention(runs[(arm, r_hi, s0)].Q, X, vis)[0][order][:, order]
-        ax.imshow(A.numpy(), cmap="magma", vmin=0)
-        ax.set_title(f"{title}: position-only queries, C_g/C_l={r_hi}", fontsize=9)
-        ax.set_xlabel("key (sorted: global area, then local areas)")
-    axes[0].set_ylabel("query")
-    ctx.save_figure(fig, "attention_maps")
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    ratio = r"$C_g / C_l$"
+    setting = (f"synthetic area model generated in code ({cfg.positions} positions, {cfg.clusters} clusters, "
+               f"{cfg.local_areas} local areas, mask ratio {cfg.mask_ratio:g}, {cfg.samples} samples, "
+               f"{cfg.steps} full-batch GD steps, lr {cfg.lr_mae:g} MAE / {cfg.lr_cl:g} CL, τ = {cfg.temperature:g})")
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 4.0), layout="constrained")
+    maps = [mae_attention(runs[(arm, r_hi, s0)].Q, X, vis)[0][order][:, order].numpy() for arm in ("mae", "cl", "mae0")]
+    top = max(float(A.max()) for A in maps)  # one colour scale for the three maps
+    for ax, A, title in zip(axes, maps, ("MAE", "CL", "control (lr 0)"), strict=True):
+        im = ax.imshow(A, cmap="magma", vmin=0, vmax=top)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("key (global area, then local areas)", fontsize=8)
+    axes[0].set_ylabel("query (same order)", fontsize=8)
+    fig.colorbar(im, ax=list(axes), shrink=0.9, label="attention weight\n(each row sums to 1)")
+    fig.suptitle(f"position-only attention, {ratio} = {r_hi}, seed {s0}", fontsize=10)
+    ctx.save_figure(fig, "attention_maps", caption=(
+        f"Attention of position-only queries over keys after training, at C_g/C_l = {r_hi}, for MAE, contrastive "
+        f"learning (CL) and the untrained lr = 0 control, one sample of seed {s0} (the first of "
+        f"{seed_count(len(seeds))}); positions sorted: global area first, then each local area. One colour scale "
+        f"for the three maps, 0 to the largest weight; {setting}"))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
     for i, r in enumerate(cfg.size_ratios):
         tr = runs[("mae", r, s0)]
         axes[0].plot(tr.steps, tr.global_fp, "--", color=f"C{i}")
-        axes[0].plot(tr.steps, tr.local_fp, "-", color=f"C{i}", label=f"C_g/C_l={r}")
-    axes[0].set_title("MAE FP correlations of local queries\n(solid: own local feature, dashed: global)",
-                      fontsize=9)
+        axes[0].plot(tr.steps, tr.local_fp, "-", color=f"C{i}", label=f"{ratio} = {r}")
+    axes[0].plot([], [], "-", color="gray", label="own local feature")
+    axes[0].plot([], [], "--", color="gray", label="global feature")
+    axes[0].set_title(f"(a) MAE FP correlations of local queries (seed {s0})", fontsize=9)
     axes[0].set_xlabel("GD step")
+    axes[0].set_ylabel("FP correlation")
     axes[0].legend(fontsize=7)
     rs = cfg.size_ratios
     panels = (("own_mass_mae", "MAE own-area mass", axes[1]), ("global_pull_cl", "CL global pull", axes[1]),
@@ -184,12 +198,25 @@ def _figures(runs, cfg: VitGlobalLocalConfig, seeds: list[int], stats: dict, ctx
         ax.errorbar(rs, m, yerr=[np.subtract(m, lo), np.subtract(hi, m)], marker="o", capsize=3, label=label)
         m0 = [stats["control"][str(r)][key]["mean"] for r in rs]
         ax.plot(rs, m0, ":", marker="x", label=f"{label} (lr 0)")
+    axes[1].set_title("(b) attention mass after training", fontsize=9)
+    axes[1].set_ylabel("own-area mass / global pull")
+    axes[2].set_title("(c) local reconstruction error left", fontsize=9)
+    axes[2].set_ylabel(r"remaining gap $(e - e^*) / (e_0 - e^*)$")
     for ax in axes[1:]:
         ax.set_xscale("log")
-        ax.set_xlabel("C_g / C_l")
-        ax.legend(fontsize=7)
+        ax.set_xticks(rs, [str(r) for r in rs])
+        ax.minorticks_off()
+        ax.set_xlabel(ratio)
+        ax.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below, off the data
         ax.grid(alpha=0.3)
-    ctx.save_figure(fig, "global_local_dynamics")
+    ctx.save_figure(fig, "global_local_dynamics", caption=(
+        "(a) MAE's feature-position (FP) correlations of local queries along GD, with their own local feature "
+        f"(solid) and with the global feature (dashed), one line per C_g/C_l, seed {s0}; (b) MAE's own-area "
+        "attention mass of masked local queries and CL's global pull (m − m₀)/(1 − m₀) of their global-area "
+        "mass, (c) the remaining local-error gap "
+        "(e − e*)/(e₀ − e*) of MAE and CL, against the global/local area-size ratio C_g/C_l: mean over "
+        f"{seed_count(len(seeds))} ({spread_text(len(seeds))}); crosses: the untrained lr = 0 control (mean). "
+        f"Data: {setting}"))
 
 
 @register(
@@ -308,11 +335,18 @@ def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
             feats = {n: extract_features(enc, getattr(splits, n).images) for n in ("train", "val", "test")}
             table.add(m, "local", logistic_probe(feats["train"], local["train"], feats["val"], local["val"],
                                                  feats["test"], local["test"]).test_acc)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    plot_arms(ax, table, cfg.methods, ["linear", "local"], f"{cfg.dataset}, {len(setup.seeds)} seeds")
-    ax.axhline(100 / cfg.local_bins, color="gray", ls=":", label="chance (local)")
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
+    n = len(setup.seeds)
+    plot_arms(ax, table, cfg.methods, ["linear", "local"], f"{cfg.dataset}, {seed_count(n)}, {cfg.epochs} epochs")
+    ax.axhline(100 / cfg.local_bins, color="gray", ls=":", label=f"chance, local label ({100 / cfg.local_bins:g}%)")
     ax.set_xticks([0.2, 1.2], ["global label (class)", f"local label ({cfg.local_bins} bins of one patch)"])
-    ctx.save_figure(fig, "global_local_deep")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ctx.save_figure(fig, "global_local_deep", caption=(
+        f"Test accuracy of logistic probes on the frozen features of {' and '.join(m.upper() for m in cfg.methods)} "
+        f"ViTs pre-trained on {cfg.dataset} ({cfg.image_size}×{cfg.image_size}, patch {cfg.patch}, {cfg.epochs} "
+        f"epochs): the class label (global) and the {cfg.local_bins}-bin quantile of the mean intensity of the "
+        f"most variable patch (local). Bars: mean over {seed_count(n)} ({spread_text(n)}); dotted line: chance "
+        "for the local label"))
     g = learning_gate(table, cfg.methods)
     claims = [gate_claim(table, g, cfg.methods)]
     if "mae" in cfg.methods and "simclr" in cfg.methods:
