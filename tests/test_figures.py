@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sslab.experiments.captions import seed_count, spread_text
+from sslab.experiments.captions import count, seed_count, spread_text
 from sslab.experiments.runner import run_experiment
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "sslab"
@@ -85,7 +85,7 @@ def test_subscripts_in_labels_are_mathtext():
 
 
 def test_seed_words_never_show_an_interval_for_one_seed():
-    assert seed_count(1) == "1 seed" and seed_count(3) == "3 seeds"
+    assert seed_count(1) == "1 seed" and seed_count(3) == "3 seeds" and count(1, "epoch") == "1 epoch"
     assert "interval" not in spread_text(1).replace("no interval", "") and "95%" in spread_text(5)
 
 

@@ -7,9 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def count(n: int, word: str) -> str:
+    """``1 epoch`` or ``n epochs``: a number with its noun, singular for one."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def seed_count(n: int) -> str:
     """``1 seed`` or ``n seeds``."""
-    return "1 seed" if n == 1 else f"{n} seeds"
+    return count(n, "seed")
 
 
 def spread_text(n: int, what: str = "error bars") -> str:
@@ -23,4 +28,4 @@ def deep_setting(setup: Any) -> str:
     size = f"{cfg.image_size}×{cfg.image_size}"
     images = f"{len(splits.train)} train / {len(splits.val)} validation / {len(splits.test)} test images"
     return (f"{cfg.dataset} at {size} ({images}); ViT width {vit.dim}, depth {vit.depth}, patch {cfg.patch}; "
-            f"{cfg.epochs} pre-training epochs, batch {cfg.batch_size}; {seed_count(len(setup.seeds))}")
+            f"{count(cfg.epochs, 'pre-training epoch')}, batch {cfg.batch_size}; {seed_count(len(setup.seeds))}")

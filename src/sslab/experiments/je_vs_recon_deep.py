@@ -41,7 +41,7 @@ from sslab.data import ImageDataset, Splits, load_dataset
 from sslab.data.textured import textured_source
 from sslab.eval.corruptions import CORRUPTIONS, PAPER_IMAGENET_C_DROP, corrupt
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.captions import seed_count, spread_text
+from sslab.experiments.captions import count, seed_count, spread_text
 from sslab.experiments.common import linear_matrices, seeds_for
 from sslab.experiments.deep_common import (
     NOT_LEARNED,
@@ -367,8 +367,8 @@ def _images(cfg: JEDeepConfig) -> str:
 
 def _setting(cfg: JEDeepConfig) -> str:
     """The data, encoder and budget of the figures, for their captions."""
-    return (f"{_images(cfg)}; ViT preset {cfg.preset}, patch {cfg.patch}; {cfg.epochs} pre-training epochs, batch "
-            f"{cfg.batch_size}; {seed_count(cfg.seeds)}")
+    return (f"{_images(cfg)}; ViT preset {cfg.preset}, patch {cfg.patch}; "
+            f"{count(cfg.epochs, 'pre-training epoch')}, batch {cfg.batch_size}; {seed_count(cfg.seeds)}")
 
 
 def plot_gamma(ctx: RunContext, cfg: JEDeepConfig, table: ArmTable, align: dict[float, float]) -> None:

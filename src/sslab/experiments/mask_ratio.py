@@ -102,7 +102,7 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
     sweeps = [distance_sweep(ds.images, ds.labels, cfg, s) for s in seeds]
     sweep = sweeps[0]
     rhos = np.array(cfg.ratios)
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), layout="constrained")
     for j, (key, title) in enumerate((("intra", "(a) intra-class"), ("inter", "(b) inter-class"),
                                       ("all", "(c) all pairs"), ("ratio", "(d) intra / inter"))):
         for i, mode in enumerate(cfg.modes):
@@ -115,7 +115,8 @@ def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
     axes[0].set_ylabel("mean L2 distance of masked views")
     axes[3].set_ylabel("distance ratio intra / inter")
     axes[3].axvline(0.7, color="gray", ls=":", label=r"paper's sweet spot $\rho = 0.7$")
-    axes[3].legend(fontsize=8)
+    fig.legend(*axes[3].get_legend_handles_labels(), loc="outside lower center", ncols=len(cfg.modes) + 1,
+               fontsize=8)  # below the panels, off the curves
     ctx.save_figure(fig, "mask_distance", caption=(
         f"Mean L2 distance between masked views of {ds.name} training images ({len(ds)} images, patch "
         f"{cfg.patch}) against mask ratio ρ: (a) same-class pairs, (b) different-class pairs, (c) all pairs, "

@@ -17,7 +17,7 @@ from sslab.config import unused
 from sslab.data import load_dataset
 from sslab.errors import ConfigError
 from sslab.experiments.base import Result, RunContext, register
-from sslab.experiments.captions import deep_setting, seed_count, spread_text
+from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -98,7 +98,7 @@ def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
     ax.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation $\\rho = {best:g}$")
     ax.set_xlabel(r"mask ratio $\rho$")
     ax.set_ylabel("linear-probe accuracy (%)")
-    ax.set_title(f"{cfg.dataset}, {seed_count(n)}, {cfg.epochs} epochs")
+    ax.set_title(f"{cfg.dataset}, {seed_count(n)}, {count(cfg.epochs, 'epoch')}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     ctx.save_figure(fig, "mask_ratio_probe", caption=(

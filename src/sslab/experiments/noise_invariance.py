@@ -22,7 +22,7 @@ from sslab.config import ExperimentConfig
 from sslab.data import load_dataset
 from sslab.eval.probes import least_squares_accuracy
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.captions import seed_count
+from sslab.experiments.captions import count, seed_count
 from sslab.experiments.common import (
     at_most,
     centred_test_matrix,
@@ -155,8 +155,9 @@ def run(cfg: NoiseInvarianceConfig, ctx: RunContext) -> Result:
     ctx.save_figure(fig, "noise_invariance", caption=(
         f"Digits 8×8, embedding width K = {cfg.k}. Left: least-squares test accuracy of the linear denoising "
         f"autoencoder's features against additive Gaussian noise σ: the Thm 3 closed form at σ = "
-        f"{', '.join(f'{v:g}' for v in cfg.sigmas)} (deterministic) and Adam-trained encoders ({cfg.epochs} "
-        f"epochs, batch {cfg.batch_size}) at σ = {', '.join(f'{v:g}' for v in cfg.trained_sigmas)}, mean of "
+        f"{', '.join(f'{v:g}' for v in cfg.sigmas)} (deterministic) and Adam-trained encoders "
+        f"({count(cfg.epochs, 'epoch')}, batch {cfg.batch_size}) at σ = "
+        f"{', '.join(f'{v:g}' for v in cfg.trained_sigmas)}, mean of "
         f"{seed_count(len(seeds))}. Right: relative change of the closed-form supervised map WᵀVᵀ(σ) from its "
         "σ = 0 value (log scale; 0 drawn at 1e-17). σ = 0 is drawn at 1e-3 on both log axes"))
 

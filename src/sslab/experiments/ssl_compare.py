@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from sslab.config import unused
 from sslab.errors import ConfigError
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.captions import deep_setting, seed_count, spread_text
+from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -117,7 +117,7 @@ def run(cfg: SSLCompareConfig, ctx: RunContext) -> Result:
     n = len(setup.seeds)
     fig, axes = plt.subplots(1, ncols, figsize=(7.5 * ncols, 4.0), squeeze=False, layout="constrained")
     plot_arms(axes[0][0], table, arms, ["linear", "knn"],
-              f"{cfg.dataset}, {cfg.epochs} epochs, {seed_count(n)}, ViT {setup.vit.dim}×{setup.vit.depth}")
+              f"{cfg.dataset}, {count(cfg.epochs, 'epoch')}, {seed_count(n)}, ViT {setup.vit.dim}×{setup.vit.depth}")
     if curves:
         plot_curves(axes[0][1], curves, table, "linear probe along pre-training")
     along = (" Right: linear-probe test accuracy at the snapshot epochs of pre-training (mean, shading: 95% "

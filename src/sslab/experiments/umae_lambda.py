@@ -19,7 +19,7 @@ from pydantic import Field
 
 from sslab.eval.tsne import tsne_plot
 from sslab.experiments.base import Result, RunContext, register
-from sslab.experiments.captions import deep_setting, seed_count, spread_text
+from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -114,7 +114,7 @@ def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:
     ax1.set_xscale("log")
     ax1.set_xlabel(f"uniformity weight $\\lambda$ ($\\lambda = 0$ drawn at {drawn:g})")
     ax1.set_ylabel("linear-probe accuracy (%)")
-    ax1.set_title(f"(a) $\\lambda$ grid, {seed_count(n)}, {cfg.epochs} epochs")
+    ax1.set_title(f"(a) $\\lambda$ grid, {seed_count(n)}, {count(cfg.epochs, 'epoch')}")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plot_curves(ax2, curves, table, "(b) along training")

@@ -18,7 +18,7 @@ import torch
 
 from sslab.data.patches import patchify, unpatchify
 from sslab.experiments.base import Result, RunContext, register
-from sslab.experiments.captions import deep_setting, seed_count, spread_text
+from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
     PIXELS,
     QUICK_RECIPE,
@@ -132,7 +132,7 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
     n = len(setup.seeds)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.0), layout="constrained")
     plot_arms(ax1, table, [PIXELS, RANDOM, "mae", "umae"], ["linear", "knn", "finetune"],
-              f"{cfg.dataset}: MAE vs U-MAE ({seed_count(n)}, {cfg.epochs} epochs)")
+              f"{cfg.dataset}: MAE vs U-MAE ({seed_count(n)}, {count(cfg.epochs, 'epoch')})")
     for m, svs in spectra.items():
         k = len(svs[0])
         mean = [summarize([sv[i] for sv in svs]).mean for i in range(k)]
@@ -143,7 +143,7 @@ def run(cfg: UMAEvsMAEConfig, ctx: RunContext) -> Result:
     ax2.set_title(f"feature spectrum (mean over {seed_count(n)})")
     ax2.legend(fontsize=7)
     ax2.grid(alpha=0.3)
-    finetune = f", fine-tuning ({cfg.finetune_epochs} epochs)" if cfg.finetune_epochs else ""
+    finetune = f", fine-tuning ({count(cfg.finetune_epochs, 'epoch')})" if cfg.finetune_epochs else ""
     ctx.save_figure(fig, "umae_vs_mae", caption=(
         f"Left: test accuracy of linear and kNN probes{finetune} for MAE and U-MAE (λ = {cfg.uniformity_weight:g}) "
         f"and the raw-pixel and random-init baselines; bars: mean over {seed_count(n)} ({spread_text(n)}). "

@@ -21,7 +21,7 @@ from sslab.data.patches import patchify
 from sslab.eval.features import extract_features
 from sslab.eval.probes import logistic_probe
 from sslab.experiments.base import Claim, Result, RunContext, register
-from sslab.experiments.captions import seed_count, spread_text
+from sslab.experiments.captions import count, seed_count, spread_text
 from sslab.experiments.common import all_of, at_least, at_most, ci_text, seeds_for
 from sslab.experiments.deep_common import (
     ArmTable,
@@ -337,16 +337,18 @@ def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
                                                  feats["test"], local["test"]).test_acc)
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     n = len(setup.seeds)
-    plot_arms(ax, table, cfg.methods, ["linear", "local"], f"{cfg.dataset}, {seed_count(n)}, {cfg.epochs} epochs")
+    title = f"{cfg.dataset}, {seed_count(n)}, {count(cfg.epochs, 'epoch')}"
+    plot_arms(ax, table, cfg.methods, ["linear", "local"], title)
     ax.axhline(100 / cfg.local_bins, color="gray", ls=":", label=f"chance, local label ({100 / cfg.local_bins:g}%)")
     ax.set_xticks([0.2, 1.2], ["global label (class)", f"local label ({cfg.local_bins} bins of one patch)"])
+    ax.set_ylim(min(ax.get_ylim()[0], 100 / cfg.local_bins - 5), 100)  # keep the chance line in view
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ctx.save_figure(fig, "global_local_deep", caption=(
-        f"Test accuracy of logistic probes on the frozen features of {' and '.join(m.upper() for m in cfg.methods)} "
-        f"ViTs pre-trained on {cfg.dataset} ({cfg.image_size}×{cfg.image_size}, patch {cfg.patch}, {cfg.epochs} "
-        f"epochs): the class label (global) and the {cfg.local_bins}-bin quantile of the mean intensity of the "
-        f"most variable patch (local). Bars: mean over {seed_count(n)} ({spread_text(n)}); dotted line: chance "
-        "for the local label"))
+        f"Test accuracy of logistic probes on the frozen features of ViTs pre-trained with {', '.join(cfg.methods)} "
+        f"on {cfg.dataset} ({cfg.image_size}×{cfg.image_size}, patch {cfg.patch}, {count(cfg.epochs, 'epoch')}): "
+        f"the class label (global) and the {cfg.local_bins}-bin quantile of the mean intensity of the most variable "
+        f"patch (local). Bars: mean over {seed_count(n)} ({spread_text(n)}); dotted line: chance for the local "
+        "label"))
     g = learning_gate(table, cfg.methods)
     claims = [gate_claim(table, g, cfg.methods)]
     if "mae" in cfg.methods and "simclr" in cfg.methods:
