@@ -15,4 +15,5 @@ def tsne_plot(ax: plt.Axes, features: torch.Tensor, labels: torch.Tensor, title:
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(*sc.legend_elements(), fontsize=6, loc="best", markerscale=0.6)
+    ax.legend(*sc.legend_elements(), fontsize=6, markerscale=0.6, title="class", title_fontsize=6,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the points, not over them
