@@ -132,19 +132,21 @@ def seeds_text(record: dict[str, Any]) -> str:
     config = record.get("config") or {}
     seeds = config.get("seeds")
     if isinstance(seeds, int) and seeds > 1:
-        return f"{seeds} seeds ({record.get('seed')}…{int(record.get('seed') or 0) + seeds - 1})"
+        base = int(record.get("seed") or 0)  # seed s + 1000·i, the rule of sslab.experiments.common.seeds_for
+        listed = ", ".join(str(base + 1000 * i) for i in range(seeds))
+        return f"{seeds} seeds ({listed})"
     return f"1 seed ({record.get('seed')})"
 
 
 def figure_caption(record: dict[str, Any], name: str) -> str:
-    """The caption the experiment gave ``name`` (``figure_captions``), else one built from the config."""
+    """The caption the experiment gave ``name`` (``figure_captions``: it names the data and the seeds
+    itself, from the run's own settings), else one built from the config."""
     captions = record.get("figure_captions") or {}
     given = captions.get(name) if isinstance(captions, dict) else None
-    stem = readable_name(name.rsplit(".", 1)[0].replace("-", "_"))
-    where = f"{data_text(record.get('config') or {})}; {seeds_text(record)}"
     if given:
-        return f"{given} ({where})"
-    return f"{stem}: {record.get('experiment', '')} on {where}."
+        return str(given)
+    stem = readable_name(name.rsplit(".", 1)[0].replace("-", "_"))
+    return f"{stem}: {record.get('experiment', '')} on {data_text(record.get('config') or {})}; {seeds_text(record)}."
 
 
 def section_paragraph(record: dict[str, Any], paper_field: str) -> list[tuple[str, str, str | None]]:
