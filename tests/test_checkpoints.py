@@ -111,7 +111,7 @@ def test_plain_pickle_and_junk_files_are_refused(tmp_path):
 
 
 def test_eval_reports_metrics_of_the_safe_checkpoint(trained):
-    res = invoke("eval", str(trained))
+    res = invoke("eval", str(trained), "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["epoch"] == 1
 

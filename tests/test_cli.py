@@ -271,7 +271,8 @@ def test_config_command_prints_keys_types_defaults_ranges():
     assert invoke("config", "nope").exit_code == 2
 
 
-JSON_COMMANDS = ("list", "config", "run", "reproduce", "sweep", "report")
+JSON_COMMANDS = ("list", "config", "run", "reproduce", "sweep", "report", "doctor", "train", "eval", "export",
+                 "data list", "data show", "data shard")
 
 
 def _commands(cmd=None, path=()):
@@ -335,7 +336,7 @@ def test_train_then_eval_then_resume(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and 0 <= metrics["linear"] <= 1
     assert any((out / "tensorboard").iterdir())
-    res = invoke("eval", str(out))
+    res = invoke("eval", str(out), "--json")
     assert res.exit_code == 0 and '"linear"' in res.stdout
     saved = json.loads((out / "eval.json").read_text())
     assert saved == json.loads(res.stdout) and saved["linear"] == pytest.approx(metrics["linear"])

@@ -132,8 +132,8 @@ def test_recipe_quick_variants_run_on_tiny_folders_in_the_true_layout(tmp_path: 
     _cli(["train", "umae", "--dataset", "imagefolder", "--data-dir", str(imnet), *common, "--out", str(tmp_path / "u")])
     metrics = json.loads((tmp_path / "u" / "metrics.json").read_text())
     assert metrics["steps"] == 2  # 20 train images // 8
-    again = CliRunner().invoke(app, ["eval", str(tmp_path / "u"), "--data-dir", str(imnet)])
-    assert again.exit_code == 0 and json.loads(again.output)["knn"] == pytest.approx(metrics["knn"])
+    again = CliRunner().invoke(app, ["eval", str(tmp_path / "u"), "--data-dir", str(imnet), "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["knn"] == pytest.approx(metrics["knn"])
     _cli(["data", "shard", str(imnet), str(tmp_path / "in100-shards"), "--shard-size", "5"])
     _cli(["train", "mae", "--dataset", "shards", "--data-dir", str(tmp_path / "in100-shards"), *common,
           "--out", str(tmp_path / "s")])

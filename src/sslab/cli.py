@@ -471,12 +471,17 @@ def report(
 
 @app.command()
 @user_errors
-def doctor(out: OutOpt = Path("runs")) -> None:
+def doctor(out: OutOpt = Path("runs"), as_json: JsonOpt = False) -> None:
     """Print versions, threads, device, write access to the runs dir and optional extras.
 
-    The write check writes 1 MiB to OUT; when that fails (full disk, read-only) it exits 2.
+    The write check writes 1 MiB to OUT; when that fails (full disk, read-only) it exits 2
+    (after printing the checks).
 
-    Example: sslab doctor
+    Examples:
+
+      sslab doctor
+
+      sslab doctor --json --out /scratch/runs
     """
     import importlib.util
     import platform
@@ -484,28 +489,39 @@ def doctor(out: OutOpt = Path("runs")) -> None:
     import numpy
     import torch
 
-    rows = [
-        ("sslab", __version__),
-        ("python", platform.python_version()),
-        ("torch", torch.__version__),
-        ("numpy", numpy.__version__),
-        ("threads (torch)", str(torch.get_num_threads())),
-        ("cpus", str(os.cpu_count())),
-        ("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"),
-        ("distributed (gloo)", str(torch.distributed.is_available() and torch.distributed.is_gloo_available())),
-    ]
-    for extra in ("ray", "tensorboard", "safetensors", "skimage"):
-        rows.append((extra, "installed" if importlib.util.find_spec(extra) else "not installed"))
     write_error = _probe_write(out)
-    rows.append((f"write {out}", "ok" if write_error is None else f"NO: {write_error}"))
-    table = Table(title="sslab doctor")
-    table.add_column("check")
-    table.add_column("value")
-    for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
+    checks: dict[str, Any] = {
+        "sslab": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gloo": bool(torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+        "extras": {e: importlib.util.find_spec(e) is not None for e in EXTRAS},
+        "write": {"dir": str(out), "ok": write_error is None,
+                  "error": None if write_error is None else str(write_error)},
+    }
+    if as_json:
+        emit_json(checks)
+    else:
+        rows = [(k, str(checks[k])) for k in ("sslab", "python", "torch", "numpy")]
+        rows += [("threads (torch)", str(checks["threads"])), ("cpus", str(checks["cpus"])),
+                 ("cuda", checks["cuda"] or "not available"), ("distributed (gloo)", str(checks["gloo"]))]
+        rows += [(e, "installed" if ok else "not installed") for e, ok in checks["extras"].items()]
+        rows.append((f"write {out}", "ok" if write_error is None else f"NO: {write_error}"))
+        table = Table(title="sslab doctor")
+        table.add_column("check")
+        table.add_column("value")
+        for k, v in rows:
+            table.add_row(escape(k), escape(v))
+        stdout.print(table)
     if write_error is not None:
         raise write_error
+
+
+EXTRAS = ("ray", "tensorboard", "safetensors", "skimage")  # optional packages `sslab doctor` looks for
 
 
 def _probe_write(out: Path, size: int = 1 << 20) -> SslabError | None:

@@ -1,7 +1,7 @@
 """Where sslab's output goes, and one shared progress display.
 
 * Results (tables, verdicts, JSON) go to **stdout** through :data:`out` / :func:`emit` /
-  :func:`emit_json`, so ``sslab eval DIR > f.json`` or ``sslab list --json | jq`` work.
+  :func:`emit_json`, so ``sslab eval DIR --json > f.json`` or ``sslab list --json | jq`` work.
 * Progress, logs and errors go to **stderr** through :data:`console`.
 
 ``with live():`` is opened by the CLI. :func:`track` adds a bar to it when it is open and

@@ -77,6 +77,7 @@ MasterAddrOpt = Annotated[str | None, typer.Option(help="Static rendezvous: host
 MasterPortOpt = Annotated[int, typer.Option(help="Static rendezvous: port on --master-addr.")]
 RdzvEndpointOpt = Annotated[str | None, typer.Option(help="c10d rendezvous HOST:PORT (same on every machine).")]
 RdzvIdOpt = Annotated[str, typer.Option(help="c10d rendezvous job id (same on every machine).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON document on stdout.")]
 
 
 def train_command(
@@ -115,6 +116,7 @@ def train_command(
     master_port: MasterPortOpt = 29500,
     rdzv_endpoint: RdzvEndpointOpt = None,
     rdzv_id: RdzvIdOpt = "sslab",
+    as_json: JsonOpt = False,
 ) -> None:
     """Pre-train one method; checkpoints, TensorBoard logs and final metrics go to OUT.
 
@@ -136,20 +138,21 @@ def train_command(
 
       tensorboard --logdir runs/train
 
-    --batch-size is the global batch, split evenly over the processes.
+    --batch-size is the global batch, split evenly over the processes. With --json the final
+    metrics (as in OUT/metrics.json, plus "out") are the only thing on stdout.
     """
     from sslab.distributed import launched_by_torchrun
     from sslab.train.rundir import check_run_dir
 
-    opts = TrainOptions(**{k: v for k, v in ctx.params.items()})
+    opts = TrainOptions(**{k: v for k, v in ctx.params.items() if k != "as_json"})
     validate(opts)
     if opts.launch().needs_launcher and not launched_by_torchrun():
         check_run_dir(opts.out, opts.resume)  # the workers' rank 0 claims it; refuse early and cleanly
-        raise typer.Exit(relaunch_with_torchrun(ctx, opts.launch()))
-    run_train_process(opts)
+        raise typer.Exit(relaunch_with_torchrun(ctx, opts.launch()))  # --json travels to the workers
+    run_train_process(opts, as_json=as_json)
 
 
-def run_train_process(opts: TrainOptions) -> None:
+def run_train_process(opts: TrainOptions, as_json: bool = False) -> None:
     """This process's part of the run: alone, or as one torchrun worker. Rank 0 holds the run
     directory's lock for the whole run (:mod:`sslab.train.rundir`). A worker leaves
     deterministically (barrier, destroy, hard exit; on an error: report it, hard exit)."""
@@ -164,7 +167,7 @@ def run_train_process(opts: TrainOptions) -> None:
     try:
         with claim:
             world, dev = distributed.init_from_env(opts.device)
-            train_and_evaluate(opts, world, dev)
+            train_and_evaluate(opts, world, dev, as_json=as_json)
             distributed.shutdown()  # every rank is done before the lock is released
     except BaseException as exc:
         if joined:  # leave at once: peers blocked in a collective fail fast on the closed sockets
@@ -174,8 +177,9 @@ def run_train_process(opts: TrainOptions) -> None:
         distributed.hard_exit(0)
 
 
-def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
-    """Load the data, pre-train (resuming if asked), then evaluate on rank 0 into metrics.json."""
+def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any, as_json: bool = False) -> None:
+    """Load the data, pre-train (resuming if asked), then evaluate on rank 0 into metrics.json
+    (and stdout: one line, or the metrics as JSON when ``as_json``)."""
     import torch
 
     from sslab.methods import build_method
@@ -200,11 +204,14 @@ def train_and_evaluate(opts: TrainOptions, world: Any, dev: Any) -> None:
             evaluate=data.online, stop_after_steps=opts.max_steps, workers=opts.workers,
         )
     if world.is_main:
-        write_metrics(opts, model, data, state, world.size, dev)
+        write_metrics(opts, model, data, state, world.size, dev, as_json=as_json)
 
 
-def write_metrics(opts: TrainOptions, model: Any, data: Any, state: Any, world_size: int, dev: Any) -> None:
-    """Linear probe and kNN of the trained encoder (``data.final``) → OUT/metrics.json and one line."""
+def write_metrics(
+    opts: TrainOptions, model: Any, data: Any, state: Any, world_size: int, dev: Any, as_json: bool = False
+) -> None:
+    """Linear probe and kNN of the trained encoder (``data.final``) → OUT/metrics.json, and on
+    stdout one line or (``as_json``) the same metrics with ``out`` as one JSON document."""
     from sslab.io import atomic_write_json
 
     linear, knn = data.final(model.encoder)
@@ -222,6 +229,9 @@ def write_metrics(opts: TrainOptions, model: Any, data: Any, state: Any, world_s
         images, labels = data.projector()  # the test split (a bounded sample of it when streamed)
         artifacts.run_end(opts.out / "tensorboard", hparams, {"linear": linear, "knn": knn}, model.encoder,
                           images, labels, step=state.epoch)
+    if as_json:
+        emit_json({**metrics, "out": str(opts.out)})
+        return
     emit(f"{opts.method}: linear {linear:.4f}  kNN {knn:.4f}  ({world_size} × {dev}) → {opts.out}", markup=False)
 
 
@@ -314,10 +324,17 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
     return ck, model
 
 
-def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epochs: FinetuneOpt = 0) -> None:
-    """Evaluate a trained checkpoint: linear probe, kNN and optional fine-tuning.
+def eval_command(
+    run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epochs: FinetuneOpt = 0, as_json: JsonOpt = False
+) -> None:
+    """Evaluate a trained checkpoint: linear probe, kNN and optional fine-tuning; the result is
+    also written to RUN_DIR/eval.json.
 
-    Example: sslab eval runs/train/mae --finetune-epochs 10
+    Examples:
+
+      sslab eval runs/train/mae --finetune-epochs 10
+
+      sslab eval runs/train/mae --json > mae-eval.json
     """
     from sslab.data import load_dataset
     from sslab.eval.finetune import finetune
@@ -347,7 +364,13 @@ def eval_command(run_dir: RunDirArg, data_dir: DataDirOpt = None, finetune_epoch
         from sslab.io import atomic_write_json
 
         atomic_write_json(run_dir / "eval.json", result)
-    emit_json(result)
+    if as_json:
+        emit_json(result)
+        return
+    line = f"epoch {result['epoch']}: linear {linear:.4f}  kNN {knn:.4f}"
+    if finetune_epochs:
+        line += f"  fine-tuned {result['finetune']:.4f}"
+    emit(line, markup=False)
 
 
 def export_path(run_dir: Path, out: Path | None) -> Path:
@@ -360,7 +383,9 @@ def export_path(run_dir: Path, out: Path | None) -> Path:
     raise ConfigError(f"bad value --out={out}: give a path ending in .safetensors or a directory")
 
 
-def export_command(run_dir: RunDirArg, out: ExportOutOpt = None, data_dir: DataDirOpt = None) -> None:
+def export_command(
+    run_dir: RunDirArg, out: ExportOutOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+) -> None:
     """Write the trained encoder alone: safetensors weights and a JSON config (ViT settings and
     the input standardisation), for `sslab.models.load_encoder(path)` in another program.
 
@@ -381,6 +406,9 @@ def export_command(run_dir: RunDirArg, out: ExportOutOpt = None, data_dir: DataD
         "sslab_version": __version__,
     }
     weights, config = save_encoder(model.encoder, weights, meta)
+    if as_json:
+        emit_json({"weights": str(weights), "config": str(config), **meta})
+        return
     emit(f"encoder → {weights} (config {config})", markup=False)
 
 
