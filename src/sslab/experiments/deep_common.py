@@ -144,7 +144,8 @@ def train_config(cfg: DeepConfig, seed: int, **extra: Any) -> TrainConfig:
     """The experiment's recipe as a TrainConfig (warm-up: a tenth of the epochs unless set)."""
     warm = cfg.warmup_epochs if cfg.warmup_epochs is not None else max(1, cfg.epochs // 10)
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       warmup_epochs=warm, seed=seed, checkpoint_every=max(1, cfg.epochs), tensorboard=False,
+                       warmup_epochs=warm, seed=seed, checkpoint_every=max(1, cfg.epochs),
+                       tensorboard=os.environ.get("SSLAB_TENSORBOARD", "1") != "0",  # log: <cache entry>/tb
                        device=cfg.device, precision=cfg.precision, **extra)
 
 

@@ -16,7 +16,8 @@ umae-lambda's λ = 0 arm, for instance) get the same weights and the second one 
 
 An entry holds ``weights.safetensors`` (the method's state dict), ``snapshots.safetensors``
 (encoder weights at a few epochs along training, for curves) and ``meta.json`` (the key, the
-history, the training seconds and the SHA-256 of both tensor files). It is written to a
+history, the training seconds and the SHA-256 of both tensor files), and ``tb/``, the run's
+TensorBoard log (:mod:`sslab.train.pretrain_log`; not part of the key). It is written to a
 temporary sibling directory and renamed into place, so readers never see half an entry. Tensor
 files are read with safetensors (no code execution); an entry whose files are missing, fail
 their checksum or do not fit the model is deleted and recomputed.
@@ -48,6 +49,7 @@ CODE_PATHS = ("methods", "models", "views", "train/loop.py", "train/sampler.py",
 NEUTRAL_TRAIN_KEYS = ("checkpoint_every", "eval_every", "tensorboard", "compile")
 
 WEIGHTS, SNAPSHOTS, META = "weights.safetensors", "snapshots.safetensors", "meta.json"
+LOG_DIR = "tb"  # the entry's TensorBoard log, when the run wrote one
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +135,18 @@ class EncoderCache:
     def path(self, key: CacheKey) -> Path | None:
         return None if self.root is None else self.root / key.digest()
 
+    def log_dir(self, key: CacheKey) -> Path | None:
+        """The entry's TensorBoard log directory, or None when the entry has none."""
+        where = self.path(key)
+        return where / LOG_DIR if where is not None and (where / LOG_DIR).is_dir() else None
+
+    def staging_dir(self, key: CacheKey) -> Path | None:
+        """A fresh directory beside the entries, for files to :meth:`store` with it (``attach``)."""
+        if self.root is None:
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root / f".stage-{key.digest()}-{uuid.uuid4().hex[:8]}"
+
     def load(self, key: CacheKey, method: nn.Module) -> CacheEntry | None:
         """Fill ``method`` with the cached weights and return the entry, or None on a miss.
         A damaged entry is removed (and logged) so that the caller recomputes it."""
@@ -164,11 +178,15 @@ class EncoderCache:
         history: list[dict[str, float]],
         snapshots: dict[int, dict[str, torch.Tensor]],
         seconds: float,
+        attach: dict[str, Path] | None = None,
     ) -> Path | None:
         """Write the entry atomically (temporary directory, then rename); an entry that
-        appeared meanwhile (another process) is kept."""
+        appeared meanwhile (another process) is kept. ``attach`` maps names to directories
+        (e.g. ``{"tb": staged}``) moved into the entry under those names, outside the checksums."""
         where = self.path(key)
         if where is None:
+            for extra in (attach or {}).values():
+                shutil.rmtree(extra, ignore_errors=True)
             return None
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{where.name}-{uuid.uuid4().hex[:8]}"
@@ -188,6 +206,9 @@ class EncoderCache:
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+            for name, extra in (attach or {}).items():
+                if extra.is_dir():
+                    os.rename(extra, tmp / name)
             try:
                 os.rename(tmp, where)
             except OSError:
@@ -195,4 +216,6 @@ class EncoderCache:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            for extra in (attach or {}).values():
+                shutil.rmtree(extra, ignore_errors=True)
         return where

@@ -28,7 +28,7 @@ from sslab.eval.knn import knn_accuracy
 from sslab.eval.probes import DEFAULT_CS, logistic_probe
 from sslab.methods import build_method
 from sslab.models.vit import ViTConfig
-from sslab.train.cache import CacheKey, EncoderCache, data_hash
+from sslab.train.cache import LOG_DIR, CacheKey, EncoderCache, data_hash
 from sslab.train.loop import TrainConfig, train
 
 
@@ -93,6 +93,7 @@ class Pretrained:
     cache_hit: bool
     seconds: float  # training wall time (of the original run when served from the cache)
     run_config: dict[str, Any] = field(default_factory=dict)
+    log_dir: Path | None = None  # the run's TensorBoard log (`tensorboard --logdir` it), if one was written
 
     def encoder_at(self, epoch: int) -> nn.Module:
         enc = copy.deepcopy(self.method.encoder)
@@ -101,7 +102,8 @@ class Pretrained:
 
     def record(self, arm: str) -> dict[str, Any]:
         return {"arm": arm, "method": self.key.method, "seed": self.key.seed, "key": self.key.digest(),
-                "cache_hit": self.cache_hit, "train_seconds": round(self.seconds, 2)}
+                "cache_hit": self.cache_hit, "train_seconds": round(self.seconds, 2),
+                "tensorboard": None if self.log_dir is None else str(self.log_dir)}
 
 
 def pretrain(
@@ -114,6 +116,7 @@ def pretrain(
     dataset: str,
     cache: EncoderCache | None = None,
     out_dir: Path | None = None,
+    log_dir: Path | None = None,
 ) -> Pretrained:
     """Pre-train on the train split's images, or load the identical run from ``cache``.
 
@@ -121,7 +124,13 @@ def pretrain(
     with per-sample augmentation (two views per sample for SimCLR); in-memory ones on the tensor.
 
     ``dataset`` (the name given to :func:`sslab.data.load_dataset`) is part of the cache key and
-    of the checkpoint's run config, so ``sslab eval`` reloads the same data."""
+    of the checkpoint's run config, so ``sslab eval`` reloads the same data.
+
+    With ``train_cfg.tensorboard`` the run gets a TensorBoard log: the trainer's own in
+    ``out_dir/tensorboard`` when ``out_dir`` is given; else, after training,
+    :func:`sslab.train.pretrain_log.write_pretraining_log` writes one into the cache entry
+    (``<entry>/tb``), or into ``log_dir`` without a cache. A cache hit returns the entry's log.
+    Neither the key nor any number depends on it."""
     kwargs = dict(method_kwargs or {})
     torch.manual_seed(train_cfg.seed)
     method = build_method(method_name, vit, **kwargs)
@@ -134,7 +143,8 @@ def pretrain(
     hit = cache.load(key, method)
     if hit is not None:
         method.cpu().eval()
-        return Pretrained(method, hit.history, hit.snapshots, key, True, hit.seconds, run_config)
+        return Pretrained(method, hit.history, hit.snapshots, key, True, hit.seconds, run_config,
+                          cache.log_dir(key))
     points = set(snapshot_epochs(train_cfg.epochs))
     snaps: dict[int, dict[str, torch.Tensor]] = {}
     epoch = 0
@@ -155,8 +165,18 @@ def pretrain(
     state = train(method, data, cfg, out_dir, run_config=run_config, evaluate=snapshot, workers=workers)
     seconds = time.perf_counter() - start
     method.cpu().eval()  # evaluation (and the experiments' own probes) run on CPU tensors
-    cache.store(key, method, state.history, snaps, seconds)
-    return Pretrained(method, state.history, snaps, key, False, seconds, run_config)
+    log, staged = (out_dir / "tensorboard" if train_cfg.tensorboard and out_dir is not None else None), None
+    if train_cfg.tensorboard and out_dir is None and (cache.root is not None or log_dir is not None):
+        from sslab.train.pretrain_log import write_pretraining_log
+
+        hparams = {"method": method_name, **kwargs, **CacheKey.train_fields(train_cfg), "dataset": dataset,
+                   "cache_key": key.digest()}
+        staged = cache.staging_dir(key)  # moved into the entry by store(); None without a cache
+        log = write_pretraining_log(staged or log_dir, method, state.history, hparams, images)
+    cache.store(key, method, state.history, snaps, seconds, attach={LOG_DIR: staged} if staged else None)
+    if staged is not None:
+        log = cache.log_dir(key)
+    return Pretrained(method, state.history, snaps, key, False, seconds, run_config, log)
 
 
 @dataclass
