@@ -73,5 +73,14 @@ def test_graph_spectrum_is_a_valid_normalised_bipartite_graph():
     spec = augmentation_graph(images, labels, 0.5, 2, 80, 3, g)
     sv = spec.singular_values
     assert abs(float(sv[0]) - 1.0) < 1e-9  # the normalised adjacency has top singular value 1
-    assert torch.all(sv <= 1 + 1e-9) and 0 <= spec.label_error <= 1
-    assert 0 <= spec.lambda_k1 <= 1
+    assert torch.all(sv <= 1 + 1e-9) and 0 < spec.label_error < 1
+    # λ_{k+1}: the (k+1)-th smallest eigenvalue (k = 3 classes) of the bipartite graph's normalised
+    # Laplacian I − [[0, Ā], [Āᵀ, 0]], computed here from the Laplacian itself
+    n = spec.abar.shape[0]
+    adjacency = torch.zeros(2 * n, 2 * n, dtype=spec.abar.dtype)
+    adjacency[:n, n:], adjacency[n:, :n] = spec.abar, spec.abar.T
+    eigenvalues = torch.linalg.eigvalsh(torch.eye(2 * n, dtype=spec.abar.dtype) - adjacency)
+    assert abs(spec.lambda_k1 - float(eigenvalues[3])) < 1e-9
+    # α is the graph weight between views of different labels: none when every image has one label
+    same = augmentation_graph(images, torch.zeros_like(labels), 0.5, 2, 80, 3, torch.Generator().manual_seed(1))
+    assert same.label_error == 0.0
