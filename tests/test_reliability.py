@@ -100,11 +100,15 @@ def test_views_keep_shape_and_are_seeded(b, c, gh, gw, p, drop, seed):
             X = x.reshape(b, -1).T.double()
             S, G = view.moments(X)
             assert S.shape == (view.dim, b) and torch.allclose(G, G.T)
-            mc_s, mc_g, s_err, g_err = monte_carlo_moments(view, X, 200, torch.Generator().manual_seed(seed), True)
-            # 5 standard errors on the norm: a wrong closed form (a missing factor q, a wrong
-            # same-patch rescale) misses by far more on most drawn shapes and probabilities
-            assert (S - mc_s).norm() <= 5 * s_err.norm() + 1e-9 * S.norm(), type(view).__name__
-            assert (G - mc_g).norm() <= 5 * g_err.norm() + 1e-9 * G.norm(), type(view).__name__
+            draws = 400
+            mc_s, mc_g, s_err, g_err = monte_carlo_moments(view, X, draws, torch.Generator().manual_seed(seed), True)
+            # 5 standard errors on the norm, plus 10/draws relative for events too rare to be seen
+            # (an event of probability p occurs (1 − p)^draws ≈ e^(−p·draws) of the time not at all,
+            # and then has no standard error; e^(−10) ≈ 5e-5).
+            # A wrong closed form (a missing factor q, a wrong same-patch rescale) misses by far
+            # more on most drawn shapes and probabilities.
+            assert (S - mc_s).norm() <= 5 * s_err.norm() + 10 / draws * S.norm(), type(view).__name__
+            assert (G - mc_g).norm() <= 5 * g_err.norm() + 10 / draws * G.norm(), type(view).__name__
 
 
 @settings(max_examples=40, deadline=None)
