@@ -424,13 +424,16 @@ def plotted_metrics(record: Mapping[str, Any], limit: int = 4) -> list[str]:
 
 
 def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
-    """Each metric against the first grid key; one line per setting of the other keys; mean ± std
-    over seeds. Returns False (no figure) when the first key is not numeric or nothing ran."""
+    """Each metric against the first grid key; one line per setting of the other keys; the mean over
+    seeds with its 95 % t-interval (:func:`sslab.stats.summarize`; no bar for one seed). Returns False
+    (no figure) when the first key is not numeric or nothing ran."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+
+    from sslab.stats import summarize
 
     keys = list(record["grid"])
     xs = record["grid"][keys[0]]
@@ -442,7 +445,7 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
     others = sorted({tuple((k, repr(p["overrides"].get(k))) for k in keys[1:]) for p in record["points"]})
     for ax, metric in zip(axes[0], metrics, strict=False):
         for other in others:
-            mean, std = [], []
+            mean, half = [], []
             for x in xs:
                 vals = [
                     p["numbers"][metric]
@@ -451,11 +454,14 @@ def plot_sweep(record: Mapping[str, Any], path: Path) -> bool:
                     and all(repr(p["overrides"].get(k)) == v for k, v in other)
                     and metric in p["numbers"]
                 ]
-                mean.append(np.mean(vals) if vals else np.nan)
-                std.append(np.std(vals) if vals else np.nan)
+                est = summarize(vals) if vals else None
+                mean.append(est.mean if est else np.nan)
+                half.append((est.hi - est.lo) / 2 if est and est.n > 1 else 0.0)
             label = ", ".join(f"{k}={v}" for k, v in other) or None
-            ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=label)
+            ax.errorbar(xs, mean, yerr=half, marker="o", capsize=3, label=label)
         ax.set_xlabel(keys[0])
+        n = len(record["seeds"])
+        ax.set_ylabel(f"mean over {n} seeds ± 95% t-CI" if n > 1 else "1 seed (no interval)", fontsize=8)
         ax.set_title(metric, fontsize=9)
         if others and others[0]:
             ax.legend(fontsize=7)
