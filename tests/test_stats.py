@@ -27,6 +27,12 @@ def test_one_seed_has_no_interval_and_says_so():
     assert s.record()["ci95"] == [None, None]
 
 
+def test_a_deterministic_arm_says_so_instead_of_plus_minus_zero():
+    s = summarize([91.4, 91.4, 91.4])
+    assert s.text(unit="%") == "91.4% (same for all 3 seeds)"
+    assert summarize([91.4, 91.5, 91.4]).text().startswith("91.4 ± ")
+
+
 def test_nan_seed_poisons_the_summary():
     s = summarize([0.5, float("nan"), 0.6])
     assert math.isnan(s.mean) and decide(s) == "inconclusive"

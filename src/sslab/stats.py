@@ -53,10 +53,13 @@ class Summary:
         }
 
     def text(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-        """"82.3 ± 1.4 (95% CI, 3 seeds)" or "82.3 (1 seed)" — never "± 0.0" for one seed."""
+        """"82.3 ± 1.4 (95% CI, 3 seeds)", "82.3 (1 seed)", or "91.4 (same for all 3 seeds)" when
+        every seed gave the same value (a deterministic arm) — never "± 0.0"."""
         m = _num(self.mean * scale, digits)
         if self.n < 2 or not math.isfinite(self.lo):
             return f"{m}{unit} (1 seed)" if self.n == 1 else f"{m}{unit} (no finite value)"
+        if self.hi == self.lo:
+            return f"{m}{unit} (same for all {self.n} seeds)"
         half = (self.hi - self.lo) / 2 * scale
         return f"{m} ± {_num(half, digits)}{unit} (95% CI, {self.n} seeds)"
 
