@@ -43,6 +43,10 @@ def test_experiment_quick_run_is_complete(name, tmp_path):
     assert on_disk["claims"] and all(c["evidence"] for c in on_disk["claims"])
     for fig in on_disk["figures"]:
         assert (run_dir / fig).stat().st_size > 2000
+    for arm, metrics in on_disk["numbers"].get("arms", {}).items():  # accuracies are in %, never fractions
+        for metric, rec in metrics.items():
+            if metric.split("-")[0] in ("linear", "knn", "local", "finetune", "val_linear", "val_knn"):
+                assert 1.0 < rec["mean"] <= 100.0, (arm, metric, rec["mean"])
     key = on_disk["headline"]
     assert key in on_disk["numbers"]
     assert isinstance(on_disk["numbers"][key], (int, float)) and math.isfinite(on_disk["numbers"][key])

@@ -328,13 +328,14 @@ def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
     local = {name: local_patch_labels(getattr(splits, name).images, ref, cfg.patch, cfg.local_bins)
              for name in ("train", "val", "test")}
     table = ArmTable()
+    setup.prefetch([(m, method_kwargs(m, cfg)) for m in cfg.methods])  # both cores, one run per worker
     add_baselines(table, setup, ctx)
     for m in cfg.methods:
         for pre in run_arm(table, setup, ctx, m, m, method_kwargs(m, cfg)):
             enc = pre.method.encoder
             feats = {n: extract_features(enc, getattr(splits, n).images) for n in ("train", "val", "test")}
-            table.add(m, "local", logistic_probe(feats["train"], local["train"], feats["val"], local["val"],
-                                                 feats["test"], local["test"]).test_acc)
+            table.add(m, "local", 100.0 * logistic_probe(feats["train"], local["train"], feats["val"], local["val"],
+                                                         feats["test"], local["test"]).test_acc)
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     n = len(setup.seeds)
     title = f"{cfg.dataset}, {seed_count(n)}, {count(cfg.epochs, 'epoch')}"
