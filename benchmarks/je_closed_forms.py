@@ -9,9 +9,14 @@ Prints, from one run on this machine:
     (M = L⁻¹Aᵀ formed by one big triangular solve, then one-vector-at-a-time ARPACK Lanczos);
   * at d = 1024 the accuracy of the top-k generalised eigenvectors against dense
     ``scipy.linalg.eigh`` (target ≤ 1e-8) and the time ratio against it;
-  * at d = 100 the time L-BFGS needs to reach the closed-form optimum within 1e-6.
+  * at d = 100 the time L-BFGS needs to reach the closed-form optimum within 1e-6;
+  * with ``--dense``, at d = 3072 the two dense alternatives, once each with their accuracy:
+    Cholesky S = L Lᵀ, C = L⁻¹ A L⁻ᵀ by two whole-matrix triangular solves and
+    ``scipy.linalg.eigh(C, subset_by_index=…, driver="evr")``; and ``scipy.linalg.eigh(A, S,
+    subset_by_index=…, driver="gvx")`` on the pencil directly.
+Every timing line carries the 1-minute load average (/proc/loadavg) read after it.
 
-    python benchmarks/je_closed_forms.py [--sizes 256 1024 3072 6144]
+    python benchmarks/je_closed_forms.py [--sizes 256 1024 3072 6144] [--dense]
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ def problem(d: int, n: int = 4000) -> ViewMoments:
     g = torch.Generator().manual_seed(0)
     X = torch.randn(d, n, generator=g, dtype=torch.float64) * torch.logspace(0, -1, d, dtype=torch.float64)[:, None]
     return ViewMoments.additive(X, 0.1 * torch.eye(d, dtype=torch.float64))
+
+
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
 
 
 def clock(fn) -> float:
@@ -72,7 +82,7 @@ def breakdown(m: ViewMoments, rounds: int = 2) -> dict[str, float]:
         old.append(clock(lambda: solve_rc(m, K)))
     ratio = statistics.median(old) / statistics.median(new)
     print(f"  RC at d={d}: block Krylov {statistics.median(new):.2f} s vs solve_rc (formed L⁻¹Aᵀ + ARPACK) "
-          f"{statistics.median(old):.2f} s → block Krylov {ratio:.2f}x the speed")
+          f"{statistics.median(old):.2f} s → block Krylov {ratio:.2f}x the speed (load {load()})")
     return {"rc_vs_arpack": ratio}
 
 
@@ -95,7 +105,7 @@ def accuracy(d: int) -> dict[str, float]:
     e_rc, e_je = err(rc.E.numpy().T, P), err(je.W.numpy().T, W)
     print(f"  accuracy at d={d}: max relative eigenvector error vs dense scipy.linalg.eigh: RC {e_rc:.1e}, "
           f"JE {e_je:.1e} (target ≤ 1e-8); dense eigh (subset) {t_dense:.2f} s vs solve_rc {t_rc:.2f} s → "
-          f"{t_dense / t_rc:.1f}x")
+          f"{t_dense / t_rc:.1f}x (load {load()})")
     return {"eigvec_err": max(e_rc, e_je)}
 
 
@@ -122,13 +132,43 @@ def lbfgs_ratio() -> None:
     gap = float(rc_loss(m, E, D).detach()) / target - 1
     t_cf = statistics.median(clock(lambda: solve_rc(m, K)) for _ in range(9))
     print(f"d=100 RC: L-BFGS {t_gd:.2f} s to relative gap {gap:.1e} vs closed form {t_cf * 1000:.1f} ms → "
-          f"{t_gd / t_cf:.0f}x")
+          f"{t_gd / t_cf:.0f}x (load {load()})")
+
+
+def dense_options(d: int = 3072) -> None:
+    """The two dense alternatives at this d (RC pencil Aᵀ A e = φ² S e), once each, against
+    solve_rc's top-k vectors."""
+    m = problem(d)
+    A, S = m.A, m.S
+    AtA = A.T @ A
+    ours = solve_rc(m, K).E.numpy().T
+
+    def err(P: np.ndarray) -> float:
+        P = P[:, ::-1]
+        ref = ours * np.sign((ours * P).sum(0))
+        return float(np.abs(P - ref).max() / np.abs(ref).max())
+
+    t = time.perf_counter()
+    L = torch.linalg.cholesky(S)
+    C = torch.linalg.solve_triangular(L, AtA, upper=False)
+    C = torch.linalg.solve_triangular(L, C.T.contiguous(), upper=False)  # L⁻¹ AᵀA L⁻ᵀ
+    _, Yv = scipy.linalg.eigh(0.5 * (C + C.T).numpy(), subset_by_index=[d - K, d - 1], driver="evr")
+    P1 = torch.linalg.solve_triangular(L.T, torch.from_numpy(Yv), upper=True).numpy()
+    t1 = time.perf_counter() - t
+    print(f"  dense option at d={d}: Cholesky + two triangular solves + eigh(evr, top {K}) {t1:.1f} s, "
+          f"max relative difference to solve_rc {err(P1):.1e} (load {load()})", flush=True)
+    t = time.perf_counter()
+    _, P2 = scipy.linalg.eigh(AtA.numpy(), S.numpy(), subset_by_index=[d - K, d - 1], driver="gvx")
+    t2 = time.perf_counter() - t
+    print(f"  dense option at d={d}: scipy.linalg.eigh(A, S, driver='gvx', top {K}) {t2:.1f} s, "
+          f"max relative difference to solve_rc {err(P2):.1e} (load {load()})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None]]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 3072, 6144])
     ap.add_argument("--reps", type=int, default=3, help="timed repeats per size up to d = 3072 (1 above)")
+    ap.add_argument("--dense", action="store_true", help="also time the dense alternatives at d = 3072 (minutes)")
     args = ap.parse_args(argv)
     times: dict[int, tuple[float, float]] = {}
     for d in args.sizes:
@@ -140,8 +180,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
             rc.append(clock(lambda m=m: solve_rc(m, K)))
             je.append(clock(lambda m=m: solve_je(m, K)))
         times[d] = (statistics.median(rc), statistics.median(je))
-        print(f"d={d}: RC {times[d][0]:.3f} s, JE {times[d][1]:.3f} s per solve (k={K}, median of {reps})",
-              flush=True)
+        print(f"d={d}: RC {times[d][0]:.3f} s, JE {times[d][1]:.3f} s per solve (k={K}, median of {reps}, "
+              f"interleaved; load {load()})", flush=True)
         if d == 3072:
             extra = breakdown(m, min(2, args.reps))
         del m
@@ -157,12 +197,13 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     print(f"fitted exponent over d ≥ 1024: RC time ∝ d^{expo[0]:.2f}, JE time ∝ d^{expo[1]:.2f}")
     acc = accuracy(1024)
     lbfgs_ratio()
+    if args.dense:
+        dense_options()
     rows: list[tuple[str, str, str, bool | None]] = []
     if 3072 in times:
         rc3, je3 = times[3072]
         rows += [
-            ("RC closed form at d=3072", f"{rc3:.2f} s", "< 1 s", rc3 < 1.0),
-            ("JE closed form at d=3072", f"{je3:.2f} s", "< 1 s", je3 < 1.0),
+            ("RC/JE at d=3072", f"{rc3:.2f} / {je3:.2f} s", "< 1 s", max(rc3, je3) < 1.0),
             ("block Krylov vs ARPACK at d=3072", f"{extra['rc_vs_arpack']:.2f}x", "", None),
         ]
     rows += [

@@ -25,6 +25,7 @@ from sslab.experiments.captions import seed_count
 from sslab.experiments.common import at_least, ci_text, linear_matrices, seeds_for
 from sslab.stats import decide, spearman_ci, summarize
 from sslab.theory.masking import PROBS_DEFAULT, MaskingSweep, masking_sweep
+from sslab.theory.masking_dual import masking_sweep_samples
 
 PIXEL_TOL = -1e-3  # (1,1) masking "does not hurt": mean Δ_align over its cells ≥ −0.1 %
 
@@ -113,10 +114,17 @@ def decide_claims(good: MaskingSweep, poor: list[MaskingSweep]) -> list[Claim]:
 
 
 def _sweep(ds, cfg: MaskingAlignmentConfig) -> MaskingSweep:
+    """The sweep on one dataset; with fewer samples than pixels it runs in sample space
+    (:mod:`sslab.theory.masking_dual`, exact), where no D×D matrix is formed."""
     X, Y = linear_matrices(ds)
-    sigma = X @ X.T
-    ks = [k for k in cfg.ks if k <= torch.linalg.matrix_rank(sigma).item()]
-    return masking_sweep(sigma, X @ Y.T, float(Y.pow(2).sum()), ds.image_shape, cfg.patches, cfg.drop_probs, ks)
+    d, n = X.shape
+    if d <= n:
+        sigma = X @ X.T
+        ks = [k for k in cfg.ks if k <= torch.linalg.matrix_rank(sigma).item()]
+        return masking_sweep(sigma, X @ Y.T, float(Y.pow(2).sum()), ds.image_shape, cfg.patches, cfg.drop_probs, ks)
+    rank = torch.linalg.matrix_rank(X.T @ X, hermitian=True).item()  # = rank(X Xᵀ), from the N×N side
+    ks = [k for k in cfg.ks if k <= rank]
+    return masking_sweep_samples(X, Y, ds.image_shape, cfg.patches, cfg.drop_probs, ks)
 
 
 def _record(sw: MaskingSweep) -> dict[str, object]:

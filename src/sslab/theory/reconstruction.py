@@ -117,10 +117,14 @@ def supervised_error_curve(
     err(k) = ‖Y‖² − Σ_{j≤k} ‖R_{:,j}‖².
     """
     V = as_f64(V)
-    gram = V.T @ as_f64(sigma) @ V
+    return error_curve_from_projections(V.T @ as_f64(sigma) @ V, as_f64(xyt).T @ V, yy)
+
+
+def error_curve_from_projections(gram: torch.Tensor, yxv: torch.Tensor, yy: float) -> torch.Tensor:
+    """:func:`supervised_error_curve` from gram = VᵀΣV (K×K), Y Xᵀ V (C×K) and ‖Y‖² alone."""
     gram = 0.5 * (gram + gram.T)
     jitter = 1e-12 * gram.diagonal().abs().max().clamp_min(1e-300)
     L = torch.linalg.cholesky(gram + jitter * torch.eye(gram.shape[0], dtype=torch.float64))
-    R = torch.linalg.solve_triangular(L, (as_f64(xyt).T @ V).T, upper=False)  # K×C
+    R = torch.linalg.solve_triangular(L, yxv.T, upper=False)  # K×C
     explained = R.pow(2).sum(dim=1).cumsum(0)
     return ((yy - explained) / yy).clamp_min(0.0)
