@@ -9,12 +9,14 @@ so machine load hits them alike, and every line is a ratio measured in this run:
     the precision the step runs in (analytic matmul FLOPs × 3 for forward + backward);
   * one line per lever: fused / foreach AdamW, SDPA vs written-out attention, dropping masked
     tokens, channels-last input to the official Conv2d patch embedding, bf16 autocast (only
-    where the CPU has AVX512-BF16 or AMX; the detected flags are printed), torch.compile
-    (``--compile``: inductor compiles for minutes on 2 cores);
+    where the CPU has AVX512-BF16 or AMX; the detected flags are printed), torch.compile of
+    each transformer block (on by default: the encoder's 12 blocks share one compiled graph
+    and the decoder's 4 another, so inductor compiles two small graphs; its compile time is
+    printed) and of the whole encoder and decoder (``--compile``: minutes on 2 cores);
   * U-MAE overhead over MAE, the latent-prediction and SimCLR steps;
   * a torch.profiler breakdown of the sslab MAE step.
 
-    python benchmarks/mae_step.py [--batch 256] [--steps 3] [--compile]
+    python benchmarks/mae_step.py [--batch 256] [--steps 3] [--compile] [--no-compile-blocks]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from sslab.methods import build_method
 from sslab.models import vit_config
 from sslab.models.vit import Attention, decoder_flops, encoder_flops
 from sslab.views import kept_patches
+
+COMPILED_BLOCKS = "sslab, fused AdamW, torch.compile per block"
 
 
 def sync(device: torch.device) -> None:
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="also compile the whole encoder and decoder (minutes)")
+    ap.add_argument("--no-compile-blocks", action="store_true", help="skip the per-block torch.compile lever")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     vit = vit_config("vit-tiny", image_size=32, patch=4, channels=3)
@@ -165,8 +170,18 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         compiled.encoder = torch.compile(compiled.encoder)
         compiled.decoder = torch.compile(compiled.decoder)
         variants["sslab, fused AdamW, torch.compile"] = make_step(compiled, x, fused)
-    for step in variants.values():
+    if not args.no_compile_blocks:
+        regional = sslab()
+        for part in (regional.encoder, regional.decoder):
+            for block in part.blocks:
+                block.compile()  # one Block.forward graph per input shape, shared by the blocks
+        variants[COMPILED_BLOCKS] = make_step(regional, x, fused)
+    compile_s = float("nan")
+    for name, step in variants.items():
+        t = time.perf_counter()
         step()  # warm-up (compilation, allocator)
+        if name == COMPILED_BLOCKS:
+            compile_s = time.perf_counter() - t
     peaks32, peaks16 = [matmul_peak()], [matmul_peak(1024, dtype=torch.bfloat16)] if native_bf16 else []
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.steps):  # interleaved rounds
@@ -189,7 +204,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         pct[name] = flops / sec / peak if mae_like else float("nan")
         share = f"{pct[name]:9.1%}" if mae_like else f"{'—':>9s}"
         print(f"{name:46s} {sec * 1e3:9.0f} {args.batch / sec:8.1f} {base / sec:11.2f}x {share}")
-    best = min((n for n in med if n.startswith("sslab") and "mask tokens" not in n and "bf16" not in n),
+    best = min((n for n in med if n.startswith("sslab") and "mask tokens" not in n and "bf16" not in n
+                and "compile" not in n),
                key=lambda n: med[n])
     ref = med["sslab, fused AdamW"]
     print("levers (ratio of img/s with the lever on vs off, same run):")
@@ -206,10 +222,15 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         print(f"  bf16 autocast vs fp32:                {ref / med['sslab, fused AdamW, bf16 autocast']:.2f}x")
     else:
         print("  bf16 autocast: not run (no AVX512-BF16 / AMX on this CPU)")
+    if COMPILED_BLOCKS in med:
+        on = med[COMPILED_BLOCKS]
+        print(f"  torch.compile per block vs eager:     {ref / on:.2f}x ({args.batch / on:.1f} vs "
+              f"{args.batch / ref:.1f} img/s, {pct[COMPILED_BLOCKS]:.1%} vs {pct['sslab, fused AdamW']:.1%} "
+              f"of the fp32 matmul peak; first step with compilation {compile_s:.0f} s)")
     if args.compile:
         print(f"  torch.compile vs eager:               {ref / med['sslab, fused AdamW, torch.compile']:.2f}x")
     else:
-        print("  torch.compile: not run (pass --compile)")
+        print("  torch.compile of the whole encoder/decoder: not run (pass --compile)")
     umae = med["U-MAE (sslab, fused AdamW)"] / ref - 1
     print(f"U-MAE overhead over MAE: {umae:+.1%} (target < 5%); latent prediction "
           f"{args.batch / med['latent prediction (fused AdamW)']:.1f} img/s, SimCLR "
@@ -222,6 +243,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         ("official MAE % of fp32 matmul peak", f"{pct['official']:.1%}", "", None),
         ("U-MAE overhead over MAE", f"{umae:+.1%}", "< 5%", umae < 0.05),
     ]
+    if COMPILED_BLOCKS in med:
+        rows.append(("MAE step torch.compile (per block) vs eager", f"{ref / med[COMPILED_BLOCKS]:.2f}x", "", None))
+        rows.append(("MAE compiled step % of fp32 matmul peak", f"{pct[COMPILED_BLOCKS]:.1%}", "", None))
     if native_bf16:
         bf = med["sslab, fused AdamW, bf16 autocast"]
         rows.append(("MAE bf16 step vs official fp32", f"{base / bf:.2f}x", "", None))
