@@ -54,3 +54,26 @@ def test_uncentred_data_is_not_taken_to_sample_space():
 def test_gram_upper_is_the_full_gram():
     W = torch.randn(50, 37, generator=torch.Generator().manual_seed(3), dtype=F64)
     assert torch.allclose(gram_upper(W, parts=4), W.T @ W, rtol=0, atol=1e-12)
+
+
+def test_experiment_sweep_takes_the_sample_space_route_for_large_images(monkeypatch):
+    from types import SimpleNamespace
+
+    import sslab.theory.masking_dual as dual
+    from sslab.experiments.masking_alignment import MaskingAlignmentConfig, _sweep
+
+    def no_d_space(*args, **kw):
+        raise AssertionError("the D-space route was taken")
+
+    monkeypatch.setattr(dual, "masking_sweep", no_d_space)
+
+    g = torch.Generator().manual_seed(4)
+    n = 60
+    images = torch.randn(n, 192, generator=g, dtype=F64) * torch.linspace(1, 0.2, 192, dtype=F64)
+    labels = torch.randint(0, 5, (n,), generator=g)
+    ds = SimpleNamespace(image_shape=SHAPE, flat=lambda: images, labels=labels, num_classes=5)
+    cfg = MaskingAlignmentConfig(patches=PATCHES, drop_probs=PROBS, ks=[2, 4, 8, 16, 64])
+    ours = _sweep(ds, cfg)
+    assert ours.ks == [2, 4, 8, 16]  # K = 64 exceeds rank(Σ) = N − 1 = 59 and is dropped
+    X, Y = center_rows(images.T), center_rows(one_hot(labels, 5))
+    assert float((ours.err - d_space(X, Y).err).abs().max()) < 1e-10
