@@ -25,7 +25,7 @@ TINY = {
     "mask-distance": {"pairs": 300, "ratios": [0.0, 0.5, 0.9], "draws": 2},
     "mask-graph": {"views": 100, "ratios": [0.25, 0.5, 0.75]},
     "mask-ratio-probe": {**DIGITS, "epochs": 2, "seeds": 2, "ratios": [0.0, 0.75]},
-    "global-local-deep": {"epochs": 2, "seeds": 2},
+    "global-local-deep": {**DIGITS, "epochs": 2, "seeds": 2},
     "vit-global-local": {"size_ratios": [1, 4], "steps": 20, "samples": 48, "seeds": 2},
 }
 

@@ -27,7 +27,10 @@ def test_je_vs_recon_deep_reuses_ssl_compare_runs_and_caches_its_own(tmp_path, m
     assert len(clean) == 4 and all(r["cache_hit"] for r in clean)  # mae, simclr × 2 seeds at γ = 0
     others = [r for r in runs if r["key"] not in compare]
     assert len(others) == 8  # γ = 1: 2 methods × 2 seeds; α = 1 at γ = 1: 2 methods × 2 seeds
-    assert all(r["cache_hit"] for r in others)  # prefetched by the workers, then served from the cache
+    assert all(r["cache_hit"] and r["trained_here"] for r in others)  # trained by its prefetch workers
+    assert all(r["shared"] for r in clean)
+    counts = json.loads((run_dir / "result.json").read_text())["numbers"]["pretraining"]
+    assert (counts["trained"], counts["shared"]) == (8, 4)
     _, again = run_experiment("je-vs-recon-deep", quick=True, seed=0, out_root=tmp_path, overrides=over)
     assert again["numbers"]["pretraining"]["trained"] == 0
     assert again["numbers"]["drop_difference"] == rec["numbers"]["drop_difference"]

@@ -107,6 +107,7 @@ class DeepSetup:
     seeds: list[int]
     cache: EncoderCache
     runs: list[dict[str, Any]] = field(default_factory=list)  # one record per pre-training
+    prefetched: set[str] = field(default_factory=set)  # cache keys this experiment's prefetch trained
 
     @property
     def dataset(self) -> str:
@@ -118,26 +119,38 @@ class DeepSetup:
     def pretrain(self, arm: str, method: str, kwargs: dict[str, Any], seed: int, ctx: RunContext) -> Pretrained:
         pre = pretrain(method, self.vit, self.splits, self.train_config(seed), kwargs, dataset=self.dataset,
                        cache=self.cache)
-        self.runs.append(pre.record(arm))
-        ctx.log.info("%s seed %d: %s (%.1f s)", arm, seed, "cache hit" if pre.cache_hit else "trained", pre.seconds)
+        rec = pre.record(arm, self.prefetched)
+        self.runs.append(rec)
+        ctx.log.info("%s seed %d: %s (%.1f s)", arm, seed, "shared from the cache" if rec["shared"] else "trained",
+                     pre.seconds)
         return pre
 
     def prefetch(self, runs: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Train every (method, kwargs) × seed the cache lacks in parallel single-threaded worker
         processes (:mod:`sslab.train.prefetch`); :meth:`pretrain` then serves them from the cache."""
-        from sslab.train.prefetch import Job, prefetch
+        from sslab.train.prefetch import Job, prefetch_groups
 
         jobs = [Job(m, dict(kw), self.train_config(seed)) for m, kw in runs for seed in self.seeds]
-        return prefetch(jobs, self.vit, self.splits, self.dataset, self.cache)
+        trained = prefetch_groups([(self.splits, self.dataset, jobs)], self.vit, self.cache)
+        self.prefetched.update(trained)
+        return len(trained)
 
     def shared_runs(self) -> dict[str, Any]:
-        """``numbers.pretraining``: each run with its cache key and whether it was shared."""
-        hits = sum(r["cache_hit"] for r in self.runs)
-        return {"runs": self.runs, "cache_hits": hits, "trained": len(self.runs) - hits,
-                "train_seconds": round(sum(r["train_seconds"] for r in self.runs if not r["cache_hit"]), 1),
+        """``numbers.pretraining``: each run with its cache key, and whether this experiment trained it
+        or it was shared from the cache (:meth:`Pretrained.record`)."""
+        return {"runs": self.runs, **run_counts(self.runs),
                 "dataset": self.dataset, "train_images_hash": data_hash(self.splits.train.images),
                 **({"streaming": True, "pretrain_images": self.splits.info.get("pretrain_images")}
                    if is_lazy(self.splits.train.images) else {})}
+
+
+def run_counts(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many runs the experiment trained, how many it shared from the cache, and the training
+    seconds of the trained ones."""
+    trained = [r for r in runs if r["trained_here"]]
+    return {"trained": len(trained), "shared": len(runs) - len(trained),
+            "cache_hits": sum(r["cache_hit"] for r in runs),
+            "train_seconds": round(sum(r["train_seconds"] for r in trained), 1)}
 
 
 def train_config(cfg: DeepConfig, seed: int, **extra: Any) -> TrainConfig:

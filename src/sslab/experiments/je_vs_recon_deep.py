@@ -51,6 +51,7 @@ from sslab.experiments.deep_common import (
     DeepConfig,
     cache_root,
     method_kwargs,
+    run_counts,
     train_config,
 )
 from sslab.experiments.textured_common import (
@@ -196,16 +197,16 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
 
     alpha_runs = [(m, g, a) for g in cfg.alpha_gammas for m in cfg.alpha_methods for a in cfg.alphas if a > 0]
     jobs = {g: [Job(m, opts(m), train_config(cfg, s)) for m in cfg.methods for s in seeds] for g in cfg.gammas}
-    prefetch_groups([(splits[g], data_name[g], jobs[g]) for g in cfg.gammas]
-                    + [(packed, packed_name, [Job(m, opts(m, g, a), train_config(cfg, s))
-                                              for m, g, a in alpha_runs for s in seeds])], vit, cache)
+    prefetched = prefetch_groups([(splits[g], data_name[g], jobs[g]) for g in cfg.gammas]
+                                 + [(packed, packed_name, [Job(m, opts(m, g, a), train_config(cfg, s))
+                                                           for m, g, a in alpha_runs for s in seeds])], vit, cache)
     walls: dict[str, float] = {}
     runs: list[dict] = []
 
     def trained(m: str, data: Splits, name: str, kw: dict, seed: int, label: str) -> torch.nn.Module:
         pre = cached_pretrain(m, vit, data, train_config(cfg, seed), kw, dataset=name, cache=cache)
         walls[label] = walls.get(label, 0.0) + pre.seconds
-        runs.append(pre.record(label))
+        runs.append(pre.record(label, prefetched))
         return pre.method.encoder
 
     for seed in seeds:
@@ -237,8 +238,7 @@ def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
     plot_samples(ctx, source, cfg.gammas, _images(cfg))
     numbers["arms"] = table.records()
     numbers["pretrain_wall_s"] = walls  # training seconds of each run, summed per arm (cache hits included)
-    hits = sum(r["cache_hit"] for r in runs)
-    numbers["pretraining"] = {"runs": runs, "cache_hits": hits, "trained": len(runs) - hits}
+    numbers["pretraining"] = {"runs": runs, **run_counts(runs)}
     numbers["wall_s"] = time.perf_counter() - t_start
     return Result(numbers=numbers, claims=claims, headline="drop_difference", notes=corruption_note(cfg, table))
 

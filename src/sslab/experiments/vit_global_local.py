@@ -24,6 +24,7 @@ from sslab.experiments.base import Claim, Result, RunContext, register
 from sslab.experiments.captions import count, seed_count, spread_text
 from sslab.experiments.common import all_of, at_least, at_most, ci_text, seeds_for
 from sslab.experiments.deep_common import (
+    QUICK_RECIPE,
     ArmTable,
     DeepConfig,
     add_baselines,
@@ -287,10 +288,6 @@ def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
 
 
 class GlobalLocalDeepConfig(DeepConfig):
-    dataset: str = Field("digits", description="digits (default), mnist-5k, ... ")
-    image_size: int = Field(8, ge=4, le=256)
-    patch: int = Field(2, ge=1, le=32)
-    epochs: int = Field(60, ge=1, le=100_000)
     methods: list[str] = Field(default_factory=lambda: ["mae", "simclr"], min_length=2)
     local_bins: int = Field(4, ge=2, le=10, description="quantile bins of the local label")
 
@@ -317,9 +314,9 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     paper="Huang, Wen, Chi & Liang, ICLR 2025 (deep echo)",
     claim="MAE features keep more local information (one patch's content) than SimCLR features",
     config=GlobalLocalDeepConfig,
-    quick={"epochs": 6, "seeds": 3},
-    quick_time="~1 min",
-    full_time="~6 min (digits)",
+    quick=QUICK_RECIPE,
+    quick_time="~20 s (mnist-5k; its MAE and SimCLR runs are shared with ssl-compare)",
+    full_time="~1 min after ssl-compare's full runs (mnist-5k, 5 seeds)",
 )
 def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
     setup = deep_setup(cfg, ctx)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,15 @@ class Pretrained:
         enc.load_state_dict(self.snapshots[epoch])
         return enc.eval()
 
-    def record(self, arm: str) -> dict[str, Any]:
-        return {"arm": arm, "method": self.key.method, "seed": self.key.seed, "key": self.key.digest(),
-                "cache_hit": self.cache_hit, "train_seconds": round(self.seconds, 2),
+    def record(self, arm: str, prefetched: Collection[str] = ()) -> dict[str, Any]:
+        """The run as ``numbers.pretraining.runs[]``: ``trained_here`` when this experiment trained it
+        (itself, or in its prefetch workers: ``prefetched`` digests), ``shared`` when it came from the
+        cache filled by an earlier experiment or run."""
+        digest = self.key.digest()
+        here = not self.cache_hit or digest in prefetched
+        return {"arm": arm, "method": self.key.method, "seed": self.key.seed, "key": digest,
+                "cache_hit": self.cache_hit, "trained_here": here, "shared": not here,
+                "train_seconds": round(self.seconds, 2),
                 "tensorboard": None if self.log_dir is None else str(self.log_dir)}
 
 

@@ -60,18 +60,19 @@ def prefetch(
 
     Does nothing without a cache directory, with fewer than two workers, or with fewer than two
     missing runs (the experiment then trains them itself, exactly as before)."""
-    return prefetch_groups([(splits, dataset, jobs)], vit, cache, workers)
+    return len(prefetch_groups([(splits, dataset, jobs)], vit, cache, workers))
 
 
 def prefetch_groups(
     groups: Sequence[tuple[Splits, str, Sequence[Job]]], vit: ViTConfig, cache: EncoderCache,
     workers: int | None = None,
-) -> int:
+) -> list[str]:
     """:func:`prefetch` for jobs on several training sets at once (each group: its splits, the
-    dataset name of its cache key, its jobs), so that one pool of workers stays busy across them."""
+    dataset name of its cache key, its jobs), so that one pool of workers stays busy across them.
+    Returns the cache-key digests of the runs it trained."""
     workers = default_workers() if workers is None else workers
     if cache.root is None or workers < 2:
-        return 0
+        return []
     missing: dict[str, tuple[Job, Splits, str]] = {}
     for splits, dataset, jobs in groups:
         if not isinstance(splits.train.images, torch.Tensor):
@@ -83,14 +84,14 @@ def prefetch_groups(
             if where is not None and not where.is_dir():
                 missing.setdefault(key.digest(), (j, splits, dataset))
     if len(missing) < 2:
-        return 0
+        return []
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=ctx) as pool:
         order = sorted(missing.values(), key=lambda t: -_cost(t[0]))  # longest first
         futures = [pool.submit(_train_one, j, vit, sp, ds, str(cache.root)) for j, sp, ds in order]
         for f in futures:
             f.result()
-    return len(missing)
+    return list(missing)
 
 
 # Relative cost of one epoch (measured on 2 CPU cores, cpu-tiny ViT, batch 64: MAE 0.85 s, SimCLR
