@@ -124,7 +124,7 @@ def decide_claims(curves: dict[str, dict[str, list[float]]], groups: dict[str, l
     claim="alignment(k) is in [0,1], non-decreasing; it drops with more classes and higher resolution",
     config=AlignmentConfig,
     quick={"k_max": 40, "synthetic_n": 1000, "seeds": 3},
-    quick_time="~8 s",
+    quick_time="~16 s",
     full_time="~20 s (+1 min with CIFAR)",
 )
 def run(cfg: AlignmentConfig, ctx: RunContext) -> Result:

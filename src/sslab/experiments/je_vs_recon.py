@@ -145,7 +145,7 @@ def decide_phase(
     claim="JE needs less augmentation alignment than RC when irrelevant features are strong, more when weak",
     config=PhaseConfig,
     quick={"gammas": 9, "alphas": 25},
-    quick_time="~5 s",
+    quick_time="~1 s",
     full_time="~15 s",
 )
 def run_phase(cfg: PhaseConfig, ctx: RunContext) -> Result:
@@ -239,7 +239,7 @@ def _probe_excess(F_tr, y_tr, F_te, y_te, oracle_mse) -> float:
     claim="SSL (RC, JE) is asymptotically optimal only above its alignment threshold; supervised always",
     config=SamplesConfig,
     quick={"ns": [100, 1000, 10000, 30000], "seeds": 3, "n_test": 10000},
-    quick_time="~5 s",
+    quick_time="~1 s",
     full_time="~30 s",
 )
 def run_samples(cfg: SamplesConfig, ctx: RunContext) -> Result:

@@ -143,8 +143,8 @@ def arm(name: str, gamma: float, alpha: float | None = None) -> str:
     config=JEDeepConfig,
     quick={**QUICK_RECIPE, "gammas": [0.0, 1.0], "methods": ["mae", "simclr"], "alpha_gammas": [],
            "alphas": [0.0, 1.0], "severities": [3], "k_max": 32},
-    quick_time="~2.5 min (9 min measured on 2 cores shared ~4×)",
-    full_time="~50 min (5 seeds, 2 cores; from per-step CPU times)",
+    quick_time="~3 min (190 s measured in make demo; no α arm in quick mode)",
+    full_time="~56 min (5 seeds, 2 cores; estimated from per-epoch times, not measured)",
 )
 def run(cfg: JEDeepConfig, ctx: RunContext) -> Result:
     t_start = time.perf_counter()

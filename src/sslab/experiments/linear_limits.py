@@ -67,7 +67,7 @@ def decide_accuracy(lams: list[float], acc: list[float]) -> Claim:
     claim="λ→0 recovers the OLS map, λ→∞ the PCA projector",
     config=LinearLimitsConfig,
     quick={"points": 13},
-    quick_time="~3 s",
+    quick_time="~1 s",
     full_time="~5 s",
 )
 def run(cfg: LinearLimitsConfig, ctx: RunContext) -> Result:

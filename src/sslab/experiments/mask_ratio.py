@@ -88,7 +88,7 @@ def decide_distance(rhos: list[float], curves: list[list[float]]) -> tuple[str, 
     claim="the intra/inter-class distance ratio of masked views falls then rises, lowest near ρ ≈ 0.7",
     config=MaskDistanceConfig,
     quick={"pairs": 1000, "draws": 4, "seeds": 3, "ratios": [round(0.1 * i, 1) for i in range(10)]},
-    quick_time="~20 s",
+    quick_time="~1 s",
     full_time="~10 min (digits); ~50 min (CIFAR-10, 50k images)",
 )
 def run_distance(cfg: MaskDistanceConfig, ctx: RunContext) -> Result:
@@ -170,7 +170,7 @@ def decide_graph(rhos: list[float], lam: list[list[float]], alpha: list[list[flo
     claim="larger ρ raises λ_{k+1} (connectivity) and the labelling error α: the bound is best at an intermediate ρ",
     config=MaskGraphConfig,
     quick={"views": 300, "seeds": 3},
-    quick_time="~10 s",
+    quick_time="~1 s",
     full_time="~1.5 min",
 )
 def run_graph(cfg: MaskGraphConfig, ctx: RunContext) -> Result:

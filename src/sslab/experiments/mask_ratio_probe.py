@@ -55,7 +55,7 @@ def arm_name(rho: float) -> str:
     claim="MAE's linear accuracy depends on ρ; the ρ > 0 chosen on validation beats plain autoencoding (ρ = 0)",
     config=MaskRatioProbeConfig,
     quick={**QUICK_RECIPE, "ratios": [0.0, 0.5, 0.75, 0.9]},
-    quick_time="~2 min (mnist-5k; ρ=0.75 shared with ssl-compare)",
+    quick_time="~3 min (192 s measured in make demo; ρ=0.75 shared with ssl-compare)",
     full_time="~50 min (mnist-5k, 5 seeds)",
 )
 def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:

@@ -138,7 +138,7 @@ def _record(sw: MaskingSweep) -> dict[str, object]:
     claim="masking helps poorly aligned data, hurts well aligned data except (1,1); benefit shrinks with K",
     config=MaskingAlignmentConfig,
     quick={"synthetic_n": 1500, "seeds": 3},
-    quick_time="~20 s",
+    quick_time="~1 s",
     full_time="~40 s (+2 min with CIFAR)",
 )
 def run(cfg: MaskingAlignmentConfig, ctx: RunContext) -> Result:

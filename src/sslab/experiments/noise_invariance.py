@@ -102,7 +102,7 @@ def decide_closed_form(sigmas: list[float], maps: list[torch.Tensor], acc: list[
     claim="additive Gaussian noise leaves the supervised performance of the learned linear features unchanged",
     config=NoiseInvarianceConfig,
     quick={"epochs": 20, "seeds": 3},
-    quick_time="~25 s",
+    quick_time="~4 s",
     full_time="~5 min",
 )
 def run(cfg: NoiseInvarianceConfig, ctx: RunContext) -> Result:

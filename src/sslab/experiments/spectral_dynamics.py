@@ -162,7 +162,7 @@ def decide_bottom(probes: dict[int, dict[str, float]]) -> Claim:
     claim="GD learns eigen-directions at rates ∝ their eigenvalue; the bottom subspace is learned last",
     config=SpectralDynamicsConfig,
     quick={"steps": 6000, "seeds": 3},
-    quick_time="~15 s",
+    quick_time="~2 s",
     full_time="~2 min",
 )
 def run(cfg: SpectralDynamicsConfig, ctx: RunContext) -> Result:

@@ -227,7 +227,7 @@ def _figures(runs, cfg: VitGlobalLocalConfig, seeds: list[int], stats: dict, ctx
           "queries onto the global area; an untrained (lr 0) control fails the same tests",
     config=VitGlobalLocalConfig,
     quick={"seeds": 3, "steps": 100, "samples": 128},
-    quick_time="~1 min",
+    quick_time="~8 s",
     full_time="~6 min",
 )
 def run(cfg: VitGlobalLocalConfig, ctx: RunContext) -> Result:
@@ -315,7 +315,7 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     claim="MAE features keep more local information (one patch's content) than SimCLR features",
     config=GlobalLocalDeepConfig,
     quick=QUICK_RECIPE,
-    quick_time="~20 s (mnist-5k; its MAE and SimCLR runs are shared with ssl-compare)",
+    quick_time="~20 s when its MAE and SimCLR runs are cached (as in make demo); ~3 min alone",
     full_time="~1 min after ssl-compare's full runs (mnist-5k, 5 seeds)",
 )
 def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
