@@ -290,3 +290,22 @@ def test_cuda_device_without_a_gpu_is_a_config_error_before_anything_runs(tmp_pa
     assert out.returncode == 2, out.stderr
     assert "device=cuda" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # no run directory, no baseline evaluated
+
+
+def test_deep_modes_meet_the_seed_standard_and_full_trains_at_least_as_long_as_quick():
+    """≥ 3 seeds quick, ≥ 5 full, for every experiment built on DeepConfig; full mode never trains
+    fewer epochs than quick mode, except je-vs-recon-deep, whose 27 runs per seed hold it to 20
+    epochs within the hour (docs/recipes.md)."""
+    from sslab.experiments import load_all
+    from sslab.experiments.runner import resolve_config
+
+    shorter_full = {"je-vs-recon-deep"}
+    deep = {n: e for n, e in load_all().items() if issubclass(e.config, deep_common.DeepConfig)}
+    assert {"ssl-compare", "umae-vs-mae", "umae-lambda", "mask-ratio-probe"} <= set(deep)
+    for name, exp in deep.items():
+        quick, full = resolve_config(exp, True, {}), resolve_config(exp, False, {})
+        assert quick.seeds >= 3 and full.seeds >= 5, name
+        assert (full.epochs < quick.epochs) == (name in shorter_full), (name, quick.epochs, full.epochs)
+    assert resolve_config(deep["ssl-compare"], False, {}).epochs == 150
+    assert resolve_config(deep["umae-vs-mae"], False, {}).finetune_epochs >= resolve_config(
+        deep["umae-vs-mae"], True, {}).finetune_epochs > 0

@@ -64,7 +64,7 @@ class AttentionConfig(DeepConfig):
     config=AttentionConfig,
     quick={**QUICK_RECIPE, "n_images": 128},
     quick_time="~4 min (245 s measured in make demo, training its 9 runs; seconds once they are cached)",
-    full_time="~15 min (5 seeds, 2 cores; from per-step CPU times)",
+    full_time="~33 min alone, ~2 min after ssl-compare (150 epochs, 5 seeds; estimated from per-epoch costs)",
 )
 def run(cfg: AttentionConfig, ctx: RunContext) -> Result:
     t_start = time.perf_counter()

@@ -66,7 +66,8 @@ class DeepConfig(ExperimentConfig):
     patch: int = Field(7, ge=1, le=32)
     preset: Literal["cpu-tiny", "vit-tiny", "vit-small", "vit-base"] = "cpu-tiny"
     depth: int | None = Field(None, ge=1, le=48, description="override the preset's encoder depth")
-    epochs: int = Field(50, ge=1, le=100_000)
+    epochs: int = Field(150, ge=1, le=100_000, description="full mode: 150, the longest that keeps ssl-compare within "
+                        "1 h on 2 cores; chosen on validation (docs/recipes.md)")
     batch_size: int = Field(64, ge=2, le=65_536, description="64: enough steps per epoch on mnist-5k (docs/recipes.md)")
     lr: float = Field(1.5e-3, gt=0, le=1)
     weight_decay: float = Field(0.05, ge=0, le=10)

@@ -56,7 +56,7 @@ def arm_name(rho: float) -> str:
     config=MaskRatioProbeConfig,
     quick={**QUICK_RECIPE, "ratios": [0.0, 0.5, 0.75, 0.9]},
     quick_time="~3 min (192 s measured in make demo; ρ=0.75 shared with ssl-compare)",
-    full_time="~50 min (mnist-5k, 5 seeds)",
+    full_time="~40 min alone (150 epochs, 5 seeds, 5 ratios; estimated from per-epoch costs)",
 )
 def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
     ratios = sorted(set(cfg.ratios))

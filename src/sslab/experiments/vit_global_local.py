@@ -316,7 +316,7 @@ def local_patch_labels(images: torch.Tensor, reference: torch.Tensor, patch: int
     config=GlobalLocalDeepConfig,
     quick=QUICK_RECIPE,
     quick_time="~20 s when its MAE and SimCLR runs are cached (as in make demo); ~3 min alone",
-    full_time="~1 min after ssl-compare's full runs (mnist-5k, 5 seeds)",
+    full_time="~27 min alone, ~1 min after ssl-compare (150 epochs, 5 seeds; estimated)",
 )
 def run_deep(cfg: GlobalLocalDeepConfig, ctx: RunContext) -> Result:
     setup = deep_setup(cfg, ctx)
