@@ -402,6 +402,19 @@ def plot_curves(ax: Any, curves: dict[str, dict[str, Any]], table: ArmTable, tit
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def plot_grid(ax: Any, table: ArmTable, xs: Sequence[float], arms: Sequence[str], method: str) -> None:
+    """Linear accuracy of one method over a grid of arms (x = the knob's value), on the test split
+    (solid) and the validation split (dashed), with 95% CI error bars (none with one seed), and the
+    pixel and random-init test probes as labelled lines."""
+    for metric, style in (("linear", "o-"), ("val_linear", "s--")):
+        sums = [table.summary(a, metric) for a in arms]
+        err = [[s.mean - s.lo if s.n > 1 else 0 for s in sums], [s.hi - s.mean if s.n > 1 else 0 for s in sums]]
+        split = "test" if metric == "linear" else "validation"
+        ax.errorbar(xs, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"{method}, {split} split")
+    for arm, ls in ((PIXELS, "--"), (RANDOM, ":")):
+        ax.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=f"{arm} (linear, test)")
+
+
 def plot_arms(ax: Any, table: ArmTable, arms: Sequence[str], metrics: Sequence[str], title: str) -> None:
     """Bars of mean test accuracy per arm and metric with 95% CI error bars (none with one seed); the
     legend sits to the right of the axes, outside the bars."""

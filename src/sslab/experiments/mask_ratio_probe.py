@@ -19,9 +19,7 @@ from sslab.errors import ConfigError
 from sslab.experiments.base import Result, RunContext, register
 from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
-    PIXELS,
     QUICK_RECIPE,
-    RANDOM,
     ArmTable,
     DeepConfig,
     add_baselines,
@@ -30,6 +28,7 @@ from sslab.experiments.deep_common import (
     learning_gate,
     method_kwargs,
     paired_claim,
+    plot_grid,
     run_arm,
     select_on_val,
 )
@@ -87,13 +86,7 @@ def run_probe(cfg: MaskRatioProbeConfig, ctx: RunContext) -> Result:
             SWEET_SPOT_MARGIN, g, setup.seeds))
     n = len(setup.seeds)
     fig, ax = plt.subplots(figsize=(8.5, 4.0), layout="constrained")
-    for metric, style in (("linear", "o-"), ("val_linear", "s--")):
-        sums = [table.summary(arm_name(r), metric) for r in ratios]
-        err = [[s.mean - s.lo if s.n > 1 else 0 for s in sums], [s.hi - s.mean if s.n > 1 else 0 for s in sums]]
-        split = "test" if metric == "linear" else "validation"
-        ax.errorbar(ratios, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"MAE, {split} split")
-    for arm, ls in ((PIXELS, "--"), (RANDOM, ":")):
-        ax.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=f"{arm} (linear, test)")
+    plot_grid(ax, table, ratios, [arm_name(r) for r in ratios], "MAE")
     ax.axvline(spot, color="C1", ls="--", label=f"distance sweet spot (min mode) $\\rho = {spot:g}$")
     ax.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation $\\rho = {best:g}$")
     ax.set_xlabel(r"mask ratio $\rho$")

@@ -21,9 +21,7 @@ from sslab.eval.tsne import tsne_plot
 from sslab.experiments.base import Result, RunContext, register
 from sslab.experiments.captions import count, deep_setting, seed_count, spread_text
 from sslab.experiments.deep_common import (
-    PIXELS,
     QUICK_RECIPE,
-    RANDOM,
     ArmTable,
     DeepConfig,
     add_baselines,
@@ -35,6 +33,7 @@ from sslab.experiments.deep_common import (
     method_kwargs,
     paired_claim,
     plot_curves,
+    plot_grid,
     run_arm,
     select_on_val,
     summarize_curves,
@@ -103,13 +102,7 @@ def run(cfg: UMAELambdaConfig, ctx: RunContext) -> Result:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
     drawn = min(positive) / 10
     xs = [max(lam, drawn) for lam in lambdas]
-    for metric, style in (("linear", "o-"), ("val_linear", "s--")):
-        sums = [table.summary(arm_name(lam), metric) for lam in lambdas]
-        err = [[s.mean - s.lo if s.n > 1 else 0 for s in sums], [s.hi - s.mean if s.n > 1 else 0 for s in sums]]
-        split = "test" if metric == "linear" else "validation"
-        ax1.errorbar(xs, [s.mean for s in sums], yerr=err, fmt=style, capsize=3, label=f"U-MAE, {split} split")
-    for arm, ls in ((PIXELS, "--"), (RANDOM, ":")):
-        ax1.axhline(table.summary(arm, "linear").mean, color="gray", ls=ls, label=f"{arm} (linear, test)")
+    plot_grid(ax1, table, xs, [arm_name(lam) for lam in lambdas], "U-MAE")
     ax1.axvline(best, color="C2", alpha=0.4, label=f"chosen on validation: $\\lambda = {best:g}$")
     ax1.set_xscale("log")
     ax1.set_xlabel(f"uniformity weight $\\lambda$ ($\\lambda = 0$ drawn at {drawn:g})")
