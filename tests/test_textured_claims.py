@@ -14,6 +14,7 @@ from sslab.experiments.je_vs_recon_deep import (
     JEDeepConfig,
     alpha_claim,
     alpha_star,
+    alpha_star_text,
     arm,
     corruption_claim,
     gamma_claim,
@@ -79,6 +80,8 @@ def test_alpha_star_interpolates_and_reports_unreached():
     assert alpha_star([0.95, 0.99], [0.0, 1.0], 0.9) == 0.0
     assert alpha_star([0.5, 0.7, 1.0], [0.0, 0.5, 1.0], 0.9) == pytest.approx(0.5 + 0.5 * (0.2 / 0.3))
     assert math.isnan(alpha_star([0.5, 0.6], [0.0, 1.0], 0.9))
+    assert alpha_star_text([math.nan, math.nan], 1.0) == "not reached with α ≤ 1 on any seed"
+    assert alpha_star_text([0.25, math.nan], 1.0) == "[0.25, not reached]"
 
 
 def test_corruption_claim_compares_relative_drops():

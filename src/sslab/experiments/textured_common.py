@@ -83,5 +83,6 @@ def combine(verdicts: Sequence[str]) -> str:
     return "not held" if any(v == "not held" for v in verdicts) else "inconclusive"
 
 
-def fmt_per_seed(values: Sequence[float], digits: int = 1) -> str:
-    return "[" + ", ".join(f"{v:.{digits}f}" if np.isfinite(v) else "nan" for v in values) + "]"
+def fmt_per_seed(values: Sequence[float], digits: int = 1, missing: str = "nan") -> str:
+    """Per-seed values as a list; a non-finite value is written as ``missing``."""
+    return "[" + ", ".join(f"{v:.{digits}f}" if np.isfinite(v) else missing for v in values) + "]"
