@@ -16,8 +16,8 @@ def test_prefetch_fills_the_cache_with_what_pretrain_would_train(tmp_path):
     cfg = [TrainConfig(epochs=1, batch_size=256, seed=s, checkpoint_every=1, tensorboard=False) for s in (0, 1)]
     jobs = [Job("mae", {"mask_ratio": 0.75}, c) for c in cfg] + [Job("mae", {"mask_ratio": 0.75}, cfg[0])]
     cache = EncoderCache(tmp_path / "cache")
-    assert prefetch(jobs, vit, splits, "digits", cache, workers=2) == 2  # the duplicate job runs once
-    assert prefetch(jobs, vit, splits, "digits", cache, workers=2) == 0  # everything is cached now
+    assert len(prefetch(jobs, vit, splits, "digits", cache, workers=2)) == 2  # the duplicate job runs once
+    assert len(prefetch(jobs, vit, splits, "digits", cache, workers=2)) == 0  # everything is cached now
     served = pretrain("mae", vit, splits, cfg[1], {"mask_ratio": 0.75}, dataset="digits", cache=cache)
     assert served.cache_hit
     threads = torch.get_num_threads()
@@ -35,5 +35,5 @@ def test_prefetch_is_a_no_op_without_a_cache_or_a_second_worker(tmp_path):
     splits = load_dataset("digits").standardized()
     vit = vit_config("cpu-tiny", image_size=8, patch=2, channels=1)
     jobs = [Job("mae", {}, TrainConfig(epochs=1, seed=s, tensorboard=False)) for s in (0, 1)]
-    assert prefetch(jobs, vit, splits, "digits", EncoderCache(None), workers=2) == 0
-    assert prefetch(jobs, vit, splits, "digits", EncoderCache(tmp_path), workers=1) == 0
+    assert len(prefetch(jobs, vit, splits, "digits", EncoderCache(None), workers=2)) == 0
+    assert len(prefetch(jobs, vit, splits, "digits", EncoderCache(tmp_path), workers=1)) == 0

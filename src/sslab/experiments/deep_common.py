@@ -129,10 +129,10 @@ class DeepSetup:
     def prefetch(self, runs: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Train every (method, kwargs) × seed the cache lacks in parallel single-threaded worker
         processes (:mod:`sslab.train.prefetch`); :meth:`pretrain` then serves them from the cache."""
-        from sslab.train.prefetch import Job, prefetch_groups
+        from sslab.train.prefetch import Job, prefetch
 
         jobs = [Job(m, dict(kw), self.train_config(seed)) for m, kw in runs for seed in self.seeds]
-        trained = prefetch_groups([(self.splits, self.dataset, jobs)], self.vit, self.cache)
+        trained = prefetch(jobs, self.vit, self.splits, self.dataset, self.cache)
         self.prefetched.update(trained)
         return len(trained)
 

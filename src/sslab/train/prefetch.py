@@ -55,12 +55,13 @@ def default_workers() -> int:
 
 def prefetch(
     jobs: Sequence[Job], vit: ViTConfig, splits: Splits, dataset: str, cache: EncoderCache, workers: int | None = None
-) -> int:
-    """Train the jobs whose result the cache lacks, ``workers`` at a time; returns how many ran.
+) -> list[str]:
+    """Train the jobs whose result the cache lacks, ``workers`` at a time; returns the cache-key
+    digests of the runs it trained.
 
     Does nothing without a cache directory, with fewer than two workers, or with fewer than two
     missing runs (the experiment then trains them itself, exactly as before)."""
-    return len(prefetch_groups([(splits, dataset, jobs)], vit, cache, workers))
+    return prefetch_groups([(splits, dataset, jobs)], vit, cache, workers)
 
 
 def prefetch_groups(
