@@ -14,7 +14,7 @@ Prints, from one run on this machine:
     Cholesky S = L Lᵀ, C = L⁻¹ A L⁻ᵀ by two whole-matrix triangular solves and
     ``scipy.linalg.eigh(C, subset_by_index=…, driver="evr")``; and ``scipy.linalg.eigh(A, S,
     subset_by_index=…, driver="gvx")`` on the pencil directly.
-Every timing line carries the 1-minute load average (/proc/loadavg) read after it.
+Every timing line carries the 1-minute load average (os.getloadavg) read after it.
 
     python benchmarks/je_closed_forms.py [--sizes 256 1024 3072 6144] [--dense]
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -43,8 +44,8 @@ def problem(d: int, n: int = 4000) -> ViewMoments:
 
 
 def load() -> str:
-    with open("/proc/loadavg") as f:
-        return f.read().split()[0]
+    """The 1-minute load average."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def clock(fn) -> float:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import time
 
@@ -78,14 +79,12 @@ def large_sweep(n: int, classes: int, check_primal: bool) -> list[tuple[str, str
     d = LARGE_SHAPE[0] * LARGE_SHAPE[1] * LARGE_SHAPE[2]
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    with open("/proc/loadavg") as f:
-        load0 = f.read().split()[0]
+    load0 = f"{os.getloadavg()[0]:.2f}"
     proc = ctx.Process(target=_large_child, args=(n, classes, check_primal, out))
     proc.start()
     r = out.get()
     proc.join()
-    with open("/proc/loadavg") as f:
-        load1 = f.read().split()[0]
+    load1 = f"{os.getloadavg()[0]:.2f}"
     defaults = MaskingAlignmentConfig()
     cells = len(defaults.patches) * len(defaults.drop_probs)
     print(f"masking sweep at D={d} (64×64×3), N={n} synthetic images, sample-space route: {cells} cells "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import resource
 import sys
 import time
@@ -39,8 +40,7 @@ def main() -> None:
     ]
     rows: list[tuple[str, str, str, bool | None]] = []
     t_all = time.perf_counter()
-    with open("/proc/loadavg") as f:
-        load0 = f.read().split()[:3]
+    load0 = [f"{x:.2f}" for x in os.getloadavg()]
     for name, argv in plan:
         print(f"== {name}", flush=True)
         module = importlib.import_module(name)
@@ -48,8 +48,7 @@ def main() -> None:
         out = module.main(argv) if argv is not None and _takes_argv(module) else module.main()
         if isinstance(out, list):
             rows += out
-    with open("/proc/loadavg") as f:
-        load1 = f.read().split()[:3]
+    load1 = [f"{x:.2f}" for x in os.getloadavg()]
     rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(f"\n== summary ({time.perf_counter() - t_all:.0f} s; load average at start {' '.join(load0)}, "
           f"at end {' '.join(load1)}; {torch.get_num_threads()} threads)")
