@@ -13,7 +13,7 @@ so machine load hits them alike, and every line is a ratio measured in this run:
     each transformer block (on by default: the encoder's 12 blocks share one compiled graph
     and the decoder's 4 another, so inductor compiles two small graphs; its compile time is
     printed) and of the whole encoder and decoder (``--compile``: minutes on 2 cores);
-  * U-MAE overhead over MAE, the latent-prediction and SimCLR steps;
+  * U-MAE overhead over MAE (median of paired rounds), the latent-prediction and SimCLR steps;
   * a torch.profiler breakdown of the sslab MAE step.
 
     python benchmarks/mae_step.py [--batch 256] [--steps 3] [--compile] [--no-compile-blocks]
@@ -37,6 +37,7 @@ from sslab.models.vit import Attention, decoder_flops, encoder_flops
 from sslab.views import kept_patches
 
 COMPILED_BLOCKS = "sslab, fused AdamW, torch.compile per block"
+BF16_ROW = "MAE bf16 step vs official fp32"
 
 
 def sync(device: torch.device) -> None:
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--pair-rounds", type=int, default=8, help="paired MAE / U-MAE rounds for the overhead")
     ap.add_argument("--compile", action="store_true", help="also compile the whole encoder and decoder (minutes)")
     ap.add_argument("--no-compile-blocks", action="store_true", help="skip the per-block torch.compile lever")
     args = ap.parse_args(argv)
@@ -188,6 +190,16 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         for name, step in variants.items():
             times[name].append(step())
         peaks32.append(matmul_peak(reps=2))
+    # U-MAE's extra work is a B×B Gram of the [cls] features (< 0.1 % of the FLOPs), a difference
+    # smaller than the step-to-step spread of 3 rounds; so it gets its own paired rounds, MAE and
+    # U-MAE back to back in alternating order, and the overhead is the median of the per-round ratios
+    mae_step, umae_step, ratios = variants["sslab, fused AdamW"], variants["U-MAE (sslab, fused AdamW)"], []
+    for r in range(args.pair_rounds):
+        if r % 2:
+            u, m = umae_step(), mae_step()
+        else:
+            m, u = mae_step(), umae_step()
+        ratios.append(u / m)
     peak32 = max(peaks32)
     peak16 = max(peaks16) if peaks16 else float("nan")
     med = {name: statistics.median(v) for name, v in times.items()}
@@ -231,8 +243,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         print(f"  torch.compile vs eager:               {ref / med['sslab, fused AdamW, torch.compile']:.2f}x")
     else:
         print("  torch.compile of the whole encoder/decoder: not run (pass --compile)")
-    umae = med["U-MAE (sslab, fused AdamW)"] / ref - 1
-    print(f"U-MAE overhead over MAE: {umae:+.1%} (target < 5%); latent prediction "
+    umae = statistics.median(ratios) - 1
+    print(f"U-MAE overhead over MAE: {umae:+.1%} (target < 5%; median of {len(ratios)} paired rounds, per-round "
+          f"{min(ratios) - 1:+.1%} to {max(ratios) - 1:+.1%}); latent prediction "
           f"{args.batch / med['latent prediction (fused AdamW)']:.1f} img/s, SimCLR "
           f"{args.batch / med['SimCLR (fused AdamW)']:.1f} img/s (MAE {args.batch / ref:.1f})")
     profile_breakdown(variants["sslab, fused AdamW"])
@@ -248,7 +261,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         rows.append(("MAE compiled step % of fp32 matmul peak", f"{pct[COMPILED_BLOCKS]:.1%}", "", None))
     if native_bf16:
         bf = med["sslab, fused AdamW, bf16 autocast"]
-        rows.append(("MAE bf16 step vs official fp32", f"{base / bf:.2f}x", "", None))
+        rows.append((BF16_ROW, f"{base / bf:.2f}x", "≥ 1.25x", None))  # met only with bf16 parity (run_all)
         rows.append(("MAE bf16 step % of bf16 peak", f"{pct['sslab, fused AdamW, bf16 autocast']:.1%}", "", None))
     return rows
 

@@ -9,7 +9,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from sslab.theory.joint_embedding import ViewMoments, solve_je, solve_rc
+from sslab.theory import joint_embedding
+from sslab.theory.joint_embedding import RCOperator, ViewMoments, solve_je, solve_rc
 from sslab.theory.linalg import generalized_top_eig, top_eig_block
 
 F64 = torch.float64
@@ -76,3 +77,32 @@ def test_generalized_top_eig_iterative_path_matches_dense():
     ref_mu, ref_V = scipy.linalg.eigh((T @ T).numpy(), G.numpy(), subset_by_index=[d - k, d - 1])
     assert np.abs(mu.numpy() - ref_mu[::-1]).max() <= 1e-11 * ref_mu[-1]
     assert aligned_error(V.numpy(), ref_V[:, ::-1]) < 1e-8
+
+
+def test_rc_operator_gives_the_same_products_before_and_after_forming_m():
+    d = 300
+    X = data(d, 500, 4)
+    m = ViewMoments.additive(X, 0.1 * torch.eye(d, dtype=F64))
+    L = torch.linalg.cholesky(m.S)
+    dense = m.A @ torch.linalg.solve(m.S, m.A.T)
+    op = RCOperator(m.A, L, form_after=3)
+    B = torch.randn(d, 2, dtype=F64, generator=torch.Generator().manual_seed(5))
+    before = op(B)  # columns 1–2: triangular solves
+    assert op.M is None
+    op(B[:, :1])  # column 3
+    after = op(B)  # the threshold is reached: M = L⁻¹ Aᵀ is formed
+    assert op.M is not None and op.applied == 5
+    for out in (before, after):
+        assert float((out - dense @ B).abs().max() / (dense @ B).abs().max()) < 1e-12
+    assert float((op.half(B) - torch.linalg.solve_triangular(L, m.A.T @ B, upper=False)).abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("form_after", [0, 10**9])
+def test_solve_rc_is_the_same_whether_m_is_formed_first_or_never(monkeypatch, form_after):
+    d, n, k = 560, 1200, 8
+    m = ViewMoments.additive(data(d, n, 2), 0.1 * torch.eye(d, dtype=F64))
+    reference = solve_rc(m, k)
+    monkeypatch.setattr(joint_embedding, "FORM_AFTER", form_after)
+    other = solve_rc(m, k)
+    assert torch.allclose(other.phi, reference.phi, rtol=1e-11)
+    assert aligned_error(other.E.numpy().T, reference.E.numpy().T) < 1e-9

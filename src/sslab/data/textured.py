@@ -73,8 +73,9 @@ def skimage_data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def read_background(name: str, data_dir: Path | None = None) -> np.ndarray:
-    """One bundled source image as grey float32 in [0, 1], after its SHA-256 check."""
+def read_background(name: str, data_dir: Path | None = None, mode: str = "L") -> np.ndarray:
+    """One bundled source image as float32 in [0, 1], grey (H, W) or with ``mode="RGB"`` (H, W, 3),
+    after its SHA-256 check."""
     from PIL import Image
 
     if name not in BACKGROUND_FILES:
@@ -91,7 +92,7 @@ def read_background(name: str, data_dir: Path | None = None) -> np.ndarray:
     import io
 
     with Image.open(io.BytesIO(raw)) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        return np.asarray(im.convert(mode), dtype=np.float32) / 255.0
 
 
 @lru_cache(maxsize=4)

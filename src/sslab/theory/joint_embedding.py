@@ -81,26 +81,57 @@ def _cholesky(S: torch.Tensor) -> torch.Tensor:
     return L
 
 
+FORM_AFTER = 48
+"""Products with A S⁻¹ Aᵀ that :class:`RCOperator` applies through triangular solves before it
+forms M = L⁻¹ Aᵀ: ARPACK's first Lanczos cycle (40 vectors for k ≤ 19) and a few more. At
+d = 3072 on 2 cores (``benchmarks/je_closed_forms.py``) a product costs ≈ 9.4 ms through the
+solves and ≈ 6.5 ms with M, which takes ≈ 0.33 s to form; natural-image crops converge in ≈ 41
+products, so they never form M, and a clustered random spectrum needs ≈ 180, so it forms M once
+after paying ≈ 0.14 s more than forming it up front would."""
+
+
+class RCOperator:
+    """B ↦ A S⁻¹ Aᵀ B with S = L Lᵀ: the first ``form_after`` columns by two triangular solves
+    (nothing d×d is formed), later ones by Mᵀ (M B) with M = L⁻¹ Aᵀ formed once (one d³ solve),
+    so a Lanczos run that converges quickly never pays for M and a slow one pays for it once."""
+
+    def __init__(self, A: torch.Tensor, L: torch.Tensor, form_after: int = FORM_AFTER) -> None:
+        self.A, self.L, self.form_after = A, L, form_after
+        self.M: torch.Tensor | None = None
+        self.applied = 0
+
+    def __call__(self, B: torch.Tensor) -> torch.Tensor:
+        if self.M is None and self.applied >= self.form_after:
+            self.M = torch.linalg.solve_triangular(self.L, self.A.T, upper=False)
+        self.applied += B.shape[1]
+        if self.M is not None:
+            return self.M.T @ (self.M @ B)
+        return self.A @ torch.linalg.solve_triangular(self.L.T, self.half(B), upper=True)
+
+    def half(self, B: torch.Tensor) -> torch.Tensor:
+        """M B = L⁻¹ Aᵀ B."""
+        return self.M @ B if self.M is not None else torch.linalg.solve_triangular(self.L, self.A.T @ B, upper=False)
+
+
 def solve_rc(m: ViewMoments, k: int, dense_below: int = 512) -> RCSolution:
     """Thm 3.1: the optimal linear reconstruction encoder/decoder (T = I).
 
     For d ≥ ``dense_below`` only the top-k triplets are computed, by Lanczos on
-    A S⁻¹ Aᵀ = Mᵀ M (A = X X̄ᵀ / n, S = L Lᵀ, M = L⁻¹ Aᵀ); then
+    A S⁻¹ Aᵀ = Mᵀ M (A = X X̄ᵀ / n, S = L Lᵀ, M = L⁻¹ Aᵀ; :class:`RCOperator`); then
     E* = Φ_k⁻¹ R_kᵀ A S⁻¹ (= P_kᵀ S^{-1/2}) and ``phi`` holds only the top k values.
     """
     d, n = m.X.shape
     check_width(k, d, "data dimension")
     if d >= dense_below:
-        A = m.A
         L = _cholesky(m.S)
-        M = torch.linalg.solve_triangular(L, A.T, upper=False)  # A S⁻¹ Aᵀ = Mᵀ M
+        op = RCOperator(m.A, L, FORM_AFTER)
         try:
-            mu, R = top_eig_lanczos(lambda B: M.T @ (M @ B), d, k, tol=1e-12)
+            mu, R = top_eig_lanczos(op, d, k, tol=1e-12)
         except RuntimeError:  # ARPACK did not converge: use the dense form below
             mu = None
         if mu is not None:
             phi = mu.clamp_min(0).sqrt()
-            E = (torch.linalg.solve_triangular(L.T, M @ R, upper=True) / phi).T
+            E = (torch.linalg.solve_triangular(L.T, op.half(R), upper=True) / phi).T
             return RCSolution(E, R * phi, float(m.X.pow(2).sum() / n - mu.sum()), phi)
     s_inv_half = psd_power(m.S, -0.5)
     M = m.A @ s_inv_half
