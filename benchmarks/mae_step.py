@@ -9,7 +9,8 @@ so machine load hits them alike, and every line is a ratio measured in this run:
     the precision the step runs in (analytic matmul FLOPs × 3 for forward + backward);
   * one line per lever: fused / foreach AdamW, SDPA vs written-out attention, dropping masked
     tokens, channels-last input to the official Conv2d patch embedding, bf16 autocast (only
-    where the CPU has AVX512-BF16 or AMX; the detected flags are printed), torch.compile of
+    where the CPU has AVX512-BF16 or AMX; the detected flags are printed; with sslab's written-out
+    attention and with the fused SDPA kernel), torch.compile of
     each transformer block (on by default: the encoder's 12 blocks share one compiled graph
     and the decoder's 4 another, so inductor compiles two small graphs; its compile time is
     printed) and of the whole encoder and decoder (``--compile``: minutes on 2 cores);
@@ -28,6 +29,7 @@ import types
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from official_mae import OfficialMAE  # benchmarks/ is on sys.path when a script here runs
@@ -38,6 +40,7 @@ from sslab.views import kept_patches
 
 COMPILED_BLOCKS = "sslab, fused AdamW, torch.compile per block"
 BF16_ROW = "MAE bf16 step vs official fp32"
+BF16_SDPA = "sslab, fused AdamW, bf16, fused SDPA attention"
 
 
 def sync(device: torch.device) -> None:
@@ -81,6 +84,14 @@ def manual_attention(self: Attention, x: torch.Tensor) -> torch.Tensor:
     q, k, v = qkv[0], qkv[1], qkv[2]
     attn = ((q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5).softmax(dim=-1)
     return self.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
+
+
+def fused_attention(self: Attention, x: torch.Tensor) -> torch.Tensor:
+    """sslab's attention with torch's fused SDPA kernel at every precision (under CPU bf16 sslab
+    writes attention out instead; this is that lever turned off)."""
+    b, n, d = x.shape
+    q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+    return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 def make_step(model: nn.Module, x: torch.Tensor, opt_kw: dict, bf16: bool = False,
@@ -130,7 +141,7 @@ def profile_breakdown(step: Callable[[], float]) -> None:
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None]]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=5, help="interleaved rounds (medians)")
     ap.add_argument("--pair-rounds", type=int, default=8, help="paired MAE / U-MAE rounds for the overhead")
     ap.add_argument("--compile", action="store_true", help="also compile the whole encoder and decoder (minutes)")
     ap.add_argument("--no-compile-blocks", action="store_true", help="skip the per-block torch.compile lever")
@@ -146,10 +157,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         torch.manual_seed(0)
         return build_method(name, vit, **({"mask_ratio": 0.75} if name in ("mae", "umae") else {}), **kw)
 
-    def manual(model: nn.Module) -> nn.Module:
+    def manual(model: nn.Module, forward=manual_attention) -> nn.Module:
         for m in model.modules():
             if isinstance(m, Attention):
-                m.forward = types.MethodType(manual_attention, m)
+                m.forward = types.MethodType(forward, m)
         return model
 
     loop, fused = {"foreach": False}, {"fused": True}
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     }
     if native_bf16:
         variants["sslab, fused AdamW, bf16 autocast"] = make_step(sslab(), x, fused, bf16=True)
+        variants[BF16_SDPA] = make_step(manual(sslab(), fused_attention), x, fused, bf16=True)
     if args.compile:
         compiled = sslab()
         compiled.encoder = torch.compile(compiled.encoder)
@@ -232,6 +244,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
           "(< 1% of the step in the profile below)")
     if native_bf16:
         print(f"  bf16 autocast vs fp32:                {ref / med['sslab, fused AdamW, bf16 autocast']:.2f}x")
+        print(f"  bf16: written-out vs fused SDPA attention: "
+              f"{med[BF16_SDPA] / med['sslab, fused AdamW, bf16 autocast']:.2f}x")
     else:
         print("  bf16 autocast: not run (no AVX512-BF16 / AMX on this CPU)")
     if COMPILED_BLOCKS in med:

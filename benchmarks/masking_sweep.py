@@ -50,6 +50,20 @@ def cifar_like(n: int, classes: int = 100, seed: int = 0, chunk: int = 5000, sid
         yield img.reshape(m, -1).T.double(), labels
 
 
+def own_peak_rss() -> int:
+    """Peak resident bytes of this process's own address space (``VmHWM``). ``ru_maxrss`` would
+    not do for a child: on a fork + exec (multiprocessing's spawn) Linux carries the parent's
+    resident size at the fork into the child's ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _large_child(n: int, classes: int, check_primal: bool, out) -> None:
     """The 64×64×3 sweep in this (child) process: data synthesis (not timed), the sweep from
     the centred samples (timed), own peak RSS; optionally one D-space cell (timed)."""
@@ -60,7 +74,7 @@ def _large_child(n: int, classes: int, check_primal: bool, out) -> None:
     t0 = time.perf_counter()
     sweep = masking_sweep_samples(X, Y, LARGE_SHAPE, defaults.patches, defaults.drop_probs, defaults.ks)
     t_sweep = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = own_peak_rss()
     result = {"t_sweep": t_sweep, "rss": rss, "err_plain": sweep.err_plain.tolist(),
               "best": float(sweep.delta_align.max()), "worst": float(sweep.delta_align.min())}
     if check_primal:  # one cell of the D-space route (Σ = X Xᵀ, D×D Cholesky and solves), timed

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from masking_sweep import own_peak_rss  # benchmarks/ is on sys.path when a script here runs
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -52,16 +53,17 @@ def main() -> None:
         out = module.main(argv) if argv is not None and _takes_argv(module) else module.main()
         if isinstance(out, list):
             rows += out
+        print(f"(peak RSS of this process so far: {own_peak_rss() / 2**30:.2f} GiB)", flush=True)
     rows = bf16_counts_with_parity(rows)
     load1 = [f"{x:.2f}" for x in os.getloadavg()]
-    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    rss = own_peak_rss()  # child processes report their own peaks (masking_sweep, ddp_scaling)
     print(f"\n== summary ({time.perf_counter() - t_all:.0f} s; load average at start {' '.join(load0)}, "
           f"at end {' '.join(load1)}; {torch.get_num_threads()} threads)")
     width = max(len(r[0]) for r in rows) if rows else 10
     for name, value, target, met in rows:
         mark = "" if met is None else ("met" if met else "MISSED")
         print(f"{name:<{width}}  {value:>14}  {target:>10}  {mark}")
-    print(f"peak RSS of the run: {rss / 1024:.0f} MiB")
+    print(f"peak RSS of this process (children report their own above): {rss / 2**30:.2f} GiB")
 
 
 def native_bf16() -> bool:

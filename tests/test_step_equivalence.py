@@ -5,6 +5,7 @@ rounding, on a small MAE."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from sslab.methods import build_method
 from sslab.models import vit_config
@@ -24,6 +25,26 @@ def test_sdpa_attention_equals_written_out_softmax_attention():
     attn = Attention(48, 3)
     x = torch.randn(4, 17, 48)
     assert torch.allclose(attn(x), written_out(attn, x), rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_cpu_attention_is_written_out_and_fp32_uses_sdpa(monkeypatch):
+    torch.manual_seed(0)
+    attn = Attention(48, 3)
+    x = torch.randn(4, 17, 48)
+    fp32 = attn(x)
+    calls = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    attn(x)
+    assert calls == [1]  # fp32: the fused kernel
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = attn(x)
+        ref = written_out(attn, x)  # the same formula under the same autocast
+    assert calls == [1]  # bf16 on the CPU: never the fused kernel
+    assert bf16.dtype == torch.bfloat16
+    assert torch.equal(bf16, ref)
+    err = float((bf16.float() - fp32).abs().max() / fp32.abs().max())
+    assert 1e-4 < err < 3e-2  # bf16 rounding, not a different function
 
 
 def run_steps(opt_kw: dict, steps: int = 3) -> list[torch.Tensor]:

@@ -10,7 +10,8 @@ what makes MAE pre-training cheap (cost ∝ visible fraction). Features for prob
 The block layout and parameter names are those of timm's ``VisionTransformer`` as the official
 MAE uses it (``norm1``, ``attn.qkv`` fused, ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``;
 LayerNorm eps 1e-6, exact GELU, qkv bias), so :func:`sslab.models.load_official` only renames
-the few top-level keys; attention runs through ``F.scaled_dot_product_attention``.
+the few top-level keys; attention runs through ``F.scaled_dot_product_attention``, except in bf16
+on a CPU, where the written-out form is faster (:func:`uses_written_out_attention`).
 
 Decoder (MAE): linear map to the narrower decoder width, a learned [mask] token put back at
 the masked positions (``ids_restore``), its own sin-cos positions, a few blocks, and a
@@ -105,6 +106,21 @@ def sincos_2d(dim: int, grid: int) -> torch.Tensor:
     return torch.cat([enc(cols), enc(rows)], dim=1).to(torch.get_default_dtype())
 
 
+def written_out_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q kᵀ / √d_head) v with the products as batched matmuls: the form of timm's
+    ``Attention`` that the official MAE uses. Under CPU bf16 autocast the products run in bf16 and
+    the softmax in fp32."""
+    return ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
+
+
+def uses_written_out_attention(q: torch.Tensor) -> bool:
+    """bf16 on a CPU: torch's fused CPU attention kernel is slow in bf16 (its backward took 47 % of
+    a bf16 MAE step, and the written-out form made that step 1.8× faster; ``benchmarks/mae_step.py``),
+    so bf16 CPU steps use :func:`written_out_attention`; everything else uses
+    ``F.scaled_dot_product_attention``. Both compute the same function."""
+    return q.device.type == "cpu" and q.dtype == torch.bfloat16
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -114,9 +130,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attend = written_out_attention if uses_written_out_attention(q) else F.scaled_dot_product_attention
+        return self.proj(attend(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 class Mlp(nn.Module):
