@@ -113,7 +113,7 @@ def make_step(model: nn.Module, x: torch.Tensor, opt_kw: dict, bf16: bool = Fals
     return one
 
 
-def profile_breakdown(step: Callable[[], float]) -> None:
+def profile_breakdown(step: Callable[[], float], label: str = "sslab MAE step") -> None:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -130,7 +130,7 @@ def profile_breakdown(step: Callable[[], float]) -> None:
         name = e.key.lower()
         hit = next((gname for gname, keys in groups.items() if any(k in name for k in keys)), None)
         shares[hit or "other (copies, gathers, elementwise)"] += e.self_cpu_time_total
-    print("profile of one sslab MAE step (self CPU time by kind):")
+    print(f"profile of one {label} (self CPU time by kind):")
     for gname, t in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"  {gname:40s} {t / total:6.1%}")
     print("  top ops:")
@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
           f"{args.batch / med['latent prediction (fused AdamW)']:.1f} img/s, SimCLR "
           f"{args.batch / med['SimCLR (fused AdamW)']:.1f} img/s (MAE {args.batch / ref:.1f})")
     profile_breakdown(variants["sslab, fused AdamW"])
+    if native_bf16:
+        profile_breakdown(variants["sslab, fused AdamW, bf16 autocast"], "sslab MAE step in bf16")
     speed = base / med[best]
     rows: list[tuple[str, str, str, bool | None]] = [
         (f"MAE step vs official ({best})", f"{speed:.2f}x", "≥ 1.25x", speed >= 1.25),
