@@ -1,10 +1,13 @@
 """Run every benchmark once in this process and print one table of the ratios they measured
-(each against its target where it has one) plus the peak RSS of the whole run.
+(each against its target where it has one), the load average at start and end, and the peak RSS
+of each process (``VmHWM``; the spawned 64×64×3 sweep reports its own).
 
     python benchmarks/run_all.py [--quick]
 
-``--quick`` runs the large-d closed forms only up to d = 3072, fewer MAE steps and leaves out the
-64×64×3 masking sweep (about 6 minutes).
+The bf16 parity run (``bf16_parity.py``) runs only on a CPU with AVX512-BF16 or AMX; the bf16
+step's speed counts as met only when parity held in the same run. ``--quick`` runs the large-d
+closed forms only up to d = 3072, 3 MAE rounds instead of 5, and leaves out the 64×64×3 masking
+sweep. The full run took 883 s on 2026-12-04 (README, "One run of make bench").
 """
 
 from __future__ import annotations
