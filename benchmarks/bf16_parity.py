@@ -13,7 +13,7 @@ whose size is at most the fp32 arm's seed-to-seed standard deviation. The traini
 compared by the largest relative gap between the two runs' per-epoch mean losses. The speed
 lever that bf16 is (``mae_step.py``) counts only where this test holds.
 
-    python benchmarks/bf16_parity.py [--epochs 30] [--seeds 3]
+    python benchmarks/bf16_parity.py [--epochs 30] [--seeds 3] [--preset cpu-tiny]
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=QUICK_RECIPE["epochs"])
     ap.add_argument("--seeds", type=int, default=QUICK_RECIPE["seeds"])
+    ap.add_argument("--preset", default="cpu-tiny", help="the ViT (vit-tiny: the width of mae_step's model)")
     args = ap.parse_args(argv)
-    cfg = DeepConfig(epochs=args.epochs, seeds=args.seeds)
+    cfg = DeepConfig(epochs=args.epochs, seeds=args.seeds, preset=args.preset)
     splits = load_dataset(cfg.dataset, None, cfg.image_size).standardized()
     vit = vit_config(cfg.preset, image_size=cfg.image_size, patch=cfg.patch, channels=splits.train.image_shape[0])
     cache = EncoderCache(Path(os.environ.get("SSLAB_CACHE_DIR", "runs/cache")))
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     diff = paired(acc["bf16"], acc["fp32"])
     sd = statistics.stdev(acc["fp32"]) if len(acc["fp32"]) > 1 else float("nan")
     held = within_noise(diff.lo, diff.hi, diff.mean, sd)
-    print(f"bf16 parity on mnist-5k ({args.epochs} epochs, {args.seeds} seeds, {time.perf_counter() - t0:.0f} s with "
-          f"the cache): fp32 {summarize(acc['fp32']).text(unit='%')}, bf16 {summarize(acc['bf16']).text(unit='%')}; "
+    print(f"bf16 parity on mnist-5k ({args.preset}, {args.epochs} epochs, {args.seeds} seeds, "
+          f"{time.perf_counter() - t0:.0f} s with the cache): fp32 {summarize(acc['fp32']).text(unit='%')}, "
+          f"bf16 {summarize(acc['bf16']).text(unit='%')}; "
           f"bf16 − fp32 {diff.text(unit=' pt')}, fp32 seed SD {sd:.1f} pt → within noise: {'yes' if held else 'NO'}; "
           f"largest per-epoch loss gap {max(gaps):.2%}; training time per run fp32 "
           f"{statistics.median(seconds['fp32']):.0f} s, bf16 {statistics.median(seconds['bf16']):.0f} s (median)")

@@ -59,14 +59,15 @@ def main() -> None:
         print(f"(peak RSS of this process so far: {own_peak_rss() / 2**30:.2f} GiB)", flush=True)
     rows = bf16_counts_with_parity(rows)
     load1 = [f"{x:.2f}" for x in os.getloadavg()]
-    rss = own_peak_rss()  # child processes report their own peaks (masking_sweep, ddp_scaling)
+    rss = own_peak_rss()  # the spawned 64×64×3 sweep reports its own peak above
     print(f"\n== summary ({time.perf_counter() - t_all:.0f} s; load average at start {' '.join(load0)}, "
           f"at end {' '.join(load1)}; {torch.get_num_threads()} threads)")
     width = max(len(r[0]) for r in rows) if rows else 10
     for name, value, target, met in rows:
         mark = "" if met is None else ("met" if met else "MISSED")
         print(f"{name:<{width}}  {value:>14}  {target:>10}  {mark}")
-    print(f"peak RSS of this process (children report their own above): {rss / 2**30:.2f} GiB")
+    print(f"peak RSS of this process: {rss / 2**30:.2f} GiB (not counting child processes; the 64×64×3 "
+          "sweep's is in its row)")
 
 
 def native_bf16() -> bool:

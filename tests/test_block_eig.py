@@ -80,9 +80,12 @@ def test_generalized_top_eig_iterative_path_matches_dense():
 
 
 def test_rc_operator_gives_the_same_products_before_and_after_forming_m():
-    d = 300
-    X = data(d, 500, 4)
-    m = ViewMoments.additive(X, 0.1 * torch.eye(d, dtype=F64))
+    d, n = 300, 500
+    X = data(d, n, 4)
+    Xbar = 0.8 * X + 0.1 * data(d, n, 6)  # views with a mean other than x: A = X X̄ᵀ/n is not symmetric
+    G = Xbar @ Xbar.T / n
+    m = ViewMoments(X, Xbar, G + 0.1 * torch.eye(d, dtype=F64), G)
+    assert float((m.A - m.A.T).abs().max()) > 1e-3
     L = torch.linalg.cholesky(m.S)
     dense = m.A @ torch.linalg.solve(m.S, m.A.T)
     op = RCOperator(m.A, L, form_after=3)

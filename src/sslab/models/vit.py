@@ -108,15 +108,15 @@ def sincos_2d(dim: int, grid: int) -> torch.Tensor:
 
 def written_out_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q kᵀ / √d_head) v with the products as batched matmuls: the form of timm's
-    ``Attention`` that the official MAE uses. Under CPU bf16 autocast the products run in bf16 and
-    the softmax in fp32."""
+    ``Attention`` that the official MAE uses. Under CPU bf16 autocast the products and the softmax
+    run in bf16 (torch's CPU softmax accumulates in fp32 and rounds its output once)."""
     return ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
 
 
 def uses_written_out_attention(q: torch.Tensor) -> bool:
-    """bf16 on a CPU: torch's fused CPU attention kernel is slow in bf16 (its backward took 47 % of
-    a bf16 MAE step, and the written-out form made that step 1.8× faster; ``benchmarks/mae_step.py``),
-    so bf16 CPU steps use :func:`written_out_attention`; everything else uses
+    """bf16 on a CPU: torch's fused CPU attention kernel is slow in bf16 (in ``benchmarks/mae_step.py``
+    its backward is most of the bf16 MAE step's time, and the written-out form makes that step
+    about 1.7× faster), so bf16 CPU steps use :func:`written_out_attention`; everything else uses
     ``F.scaled_dot_product_attention``. Both compute the same function."""
     return q.device.type == "cpu" and q.dtype == torch.bfloat16
 
