@@ -122,8 +122,8 @@ def timed(m: ViewMoments, reps: int) -> tuple[float, float]:
     return statistics.median(rc), statistics.median(je)
 
 
-def accuracy(d: int, m: ViewMoments | None = None, label: str = "") -> dict[str, float]:
-    m = m if m is not None else problem(d)
+def accuracy(m: ViewMoments, label: str = "") -> dict[str, float]:
+    d = m.S.shape[0]
     t_rc = clock(lambda: solve_rc(m, K))
     rc = solve_rc(m, K)
     je = solve_je(m, K)
@@ -226,12 +226,12 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         else:
             expo.append(math.nan)
     print(f"fitted exponent over d ≥ 1024: RC time ∝ d^{expo[0]:.2f}, JE time ∝ d^{expo[1]:.2f}")
-    acc = accuracy(1024)
+    acc = accuracy(problem(1024))
     nat = natural_problem()
     rc_nat, je_nat = timed(nat, args.reps)
     print(f"d=3072, natural 32×32×3 photo crops (n = 4000, views + N(0, 0.01 I)): RC {rc_nat:.3f} s, JE {je_nat:.3f} s "
           f"per solve (k={K}, median of {args.reps}, interleaved; load {load()})", flush=True)
-    acc_nat = accuracy(3072, nat, ", natural crops")
+    acc_nat = accuracy(nat, ", natural crops")
     lbfgs_ratio()
     if args.dense:
         dense_options()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import types
 from collections.abc import Callable
 
 import torch
@@ -35,7 +34,7 @@ from torch import nn
 from official_mae import OfficialMAE  # benchmarks/ is on sys.path when a script here runs
 from sslab.methods import build_method
 from sslab.models import vit_config
-from sslab.models.vit import Attention, decoder_flops, encoder_flops
+from sslab.models.vit import Attention, decoder_flops, encoder_flops, written_out_attention
 from sslab.views import kept_patches
 
 COMPILED_BLOCKS = "sslab, fused AdamW, torch.compile per block"
@@ -75,23 +74,6 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
-
-
-def manual_attention(self: Attention, x: torch.Tensor) -> torch.Tensor:
-    """sslab's attention with SDPA replaced by softmax(q kᵀ · scale) v written out."""
-    b, n, d = x.shape
-    qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv[0], qkv[1], qkv[2]
-    attn = ((q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5).softmax(dim=-1)
-    return self.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
-
-
-def fused_attention(self: Attention, x: torch.Tensor) -> torch.Tensor:
-    """sslab's attention with torch's fused SDPA kernel at every precision (under CPU bf16 sslab
-    writes attention out instead; this is that lever turned off)."""
-    b, n, d = x.shape
-    q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-    return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 def make_step(model: nn.Module, x: torch.Tensor, opt_kw: dict, bf16: bool = False,
@@ -157,10 +139,11 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
         torch.manual_seed(0)
         return build_method(name, vit, **({"mask_ratio": 0.75} if name in ("mae", "umae") else {}), **kw)
 
-    def manual(model: nn.Module, forward=manual_attention) -> nn.Module:
+    def manual(model: nn.Module, attend=written_out_attention) -> nn.Module:
+        """The model with every Attention's kernel replaced by ``attend(q, k, v)`` at any precision."""
         for m in model.modules():
             if isinstance(m, Attention):
-                m.forward = types.MethodType(forward, m)
+                m.attend = attend
         return model
 
     loop, fused = {"foreach": False}, {"fused": True}
@@ -178,7 +161,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, bool | None
     }
     if native_bf16:
         variants["sslab, fused AdamW, bf16 autocast"] = make_step(sslab(), x, fused, bf16=True)
-        variants[BF16_SDPA] = make_step(manual(sslab(), fused_attention), x, fused, bf16=True)
+        variants[BF16_SDPA] = make_step(manual(sslab(), F.scaled_dot_product_attention), x, fused, bf16=True)
         variants["official, bf16 autocast"] = make_step(OfficialMAE(vit, 0.75), x, loop, bf16=True)
     if args.compile:
         compiled = sslab()

@@ -128,11 +128,16 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """softmax(q kᵀ / √d_head) v per head, by the kernel :func:`uses_written_out_attention` picks."""
+        if uses_written_out_attention(q):
+            return written_out_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        attend = written_out_attention if uses_written_out_attention(q) else F.scaled_dot_product_attention
-        return self.proj(attend(q, k, v).transpose(1, 2).reshape(b, n, d))
+        return self.proj(self.attend(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 class Mlp(nn.Module):
